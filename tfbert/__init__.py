@@ -1,0 +1,14 @@
+"""tfbert: fine-tune BERT-family checkpoints into TensorFlow text classifiers and serve them.
+
+Flow of the package: config -> data -> features -> model -> train (fit + callbacks)
+-> evaluate -> export -> predict.
+"""
+
+import os
+
+# transformers' TF models need Keras 2. TensorFlow picks Keras 2 for `tf.keras` only if
+# this is set before TensorFlow is first imported, so it is set before anything else.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"

@@ -1,0 +1,169 @@
+"""Typed, frozen configuration: one dataclass per concern, composed into a `RunConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_DATA = "imdb"
+
+
+def _check_size(name: str, value: float | int | None, allow_fraction: bool) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        if not allow_fraction or not 0.0 < value < 1.0:
+            raise ValueError(f"{name} must be a whole count or a fraction in (0, 1), got {value}")
+    elif value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the examples come from and how they are cut into splits.
+
+    `sources` holds one hub data set name, one local path, or several `split=path` items.
+    Sizes are example counts (stratified by label); `val_size` may also be a fraction of
+    train, used when the data has no validation split of its own.
+    """
+
+    sources: tuple[str, ...] = (DEFAULT_DATA,)
+    text_column: str = "text"
+    label_column: str = "label"
+    label_names: tuple[str, ...] | None = None
+    train_size: int | None = None
+    val_size: float | int = 0.1
+    test_size: int | None = None
+    max_length: int = 256
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ValueError("data sources must not be empty")
+        if not self.text_column or not self.label_column:
+            raise ValueError("text_column and label_column must be non-empty")
+        if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
+            raise ValueError(f"label_names must be distinct, got {list(self.label_names)}")
+        if self.label_names is not None and len(self.label_names) < 2:
+            raise ValueError("label_names needs at least two names")
+        _check_size("train_size", self.train_size, allow_fraction=False)
+        _check_size("val_size", self.val_size, allow_fraction=True)
+        _check_size("test_size", self.test_size, allow_fraction=False)
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8, got {self.max_length}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which pretrained checkpoint to fine-tune and at what numeric precision."""
+
+    name_or_path: str = DEFAULT_MODEL
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.name_or_path:
+            raise ValueError("model name_or_path must be non-empty")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, evaluation cadence and checkpoint policy."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    monitor: str = "val_f1"
+    early_stopping_patience: int | None = 2
+    shuffle_buffer: int = 10_000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch sizes must be at least 1")
+        if not 0.0 < self.learning_rate < 1.0:
+            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise ValueError(f"weight_decay must be in [0, 1), got {self.weight_decay}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.monitor not in MONITOR_METRICS:
+            raise ValueError(f"monitor must be one of {MONITOR_METRICS}, got {self.monitor!r}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError("early_stopping_patience must be at least 1 (or None to disable)")
+        if self.shuffle_buffer < 1:
+            raise ValueError("shuffle_buffer must be at least 1")
+
+    @property
+    def monitor_mode(self) -> str:
+        return "min" if self.monitor == "val_loss" else "max"
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where the run folder goes and what it is called."""
+
+    output_dir: str = "saved_models"
+    run_name: str | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.output_dir:
+            raise ValueError("output_dir must be non-empty")
+        if self.run_name is not None:
+            if not self.run_name or "/" in self.run_name or self.run_name in (".", ".."):
+                raise ValueError(f"run_name must be a plain folder name, got {self.run_name!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run needs; written to the run folder as `run_config.json`."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Rebuilds a config from `to_dict` output (JSON turns tuples into lists)."""
+        parts = {}
+        for name, part_cls in (("data", DataConfig), ("model", ModelConfig),
+                               ("train", TrainConfig), ("output", OutputConfig)):
+            raw = dict(values.get(name, {}))
+            known = {f.name for f in dataclasses.fields(part_cls)}
+            unknown = set(raw) - known
+            if unknown:
+                raise ValueError(f"unknown {name} config keys: {sorted(unknown)}")
+            for key, val in raw.items():
+                if isinstance(val, list):
+                    raw[key] = tuple(val)
+            parts[name] = part_cls(**raw)
+        return cls(**parts)
+
+    def save(self, path: str | Path) -> None:
+        from tfbert.run_folder import write_json_atomic
+
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        with open(path, encoding="utf-8") as handle:
+            return cls.from_dict(json.load(handle))

@@ -1,0 +1,117 @@
+"""The classifier: tokenizer and `TFAutoModelForSequenceClassification`, precision, optimizer, loss."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import tensorflow as tf
+
+from tfbert.config import TrainConfig
+from tfbert.data import LabelSet
+from tfbert.keras import keras
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(Exception):
+    """The checkpoint or its tokenizer cannot be loaded; the message says what is missing."""
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto` means mixed_float16 on a GPU and float32 on a CPU."""
+    if precision != "auto":
+        return precision
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+
+
+def set_precision(policy: str) -> None:
+    """Sets the global Keras dtype policy; must happen before the model is built."""
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def _check_local(name_or_path: str) -> None:
+    path = Path(name_or_path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ModelLoadError(f"model path {path} is a file; pass the folder holding config.json")
+    if not (path / "config.json").exists():
+        raise ModelLoadError(f"model folder {path} has no config.json")
+
+
+def load_tokenizer(name_or_path: str):
+    """Loads the model's fast (Rust) tokenizer, which tfbert's pipeline and export rely on."""
+    from transformers import AutoTokenizer
+
+    _check_local(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load a tokenizer from {name_or_path!r}: {err}") from err
+    if not tokenizer.is_fast:
+        raise ModelLoadError(f"{name_or_path!r} has no fast tokenizer (tokenizer.json)")
+    return tokenizer
+
+
+def build_model(name_or_path: str, labels: LabelSet | None = None):
+    """Loads the pretrained encoder with a fresh classification head sized for `labels`.
+
+    A folder holding only PyTorch `model.safetensors` loads without PyTorch: transformers
+    4.53 converts those weights to TensorFlow itself. With `labels=None` the checkpoint's own
+    head and label names are kept (reloading a fine-tuned run).
+    """
+    from transformers import TFAutoModelForSequenceClassification
+
+    _check_local(name_or_path)
+    kwargs = {}
+    if labels is not None:
+        kwargs = {"num_labels": len(labels), "id2label": labels.id2label,
+                  "label2id": labels.label2id}
+    try:
+        return TFAutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load a model from {name_or_path!r}: {err}") from err
+
+
+def max_positions(model) -> int | None:
+    """The longest input the checkpoint's position embeddings allow, if it has a limit."""
+    return getattr(model.config, "max_position_embeddings", None)
+
+
+def build_optimizer(cfg: TrainConfig, total_steps: int):
+    """AdamW with linear warm-up then linear decay; no weight decay on LayerNorm and biases."""
+    from transformers import create_optimizer
+
+    warmup_steps = int(cfg.warmup_ratio * total_steps)
+    optimizer, _ = create_optimizer(
+        init_lr=cfg.learning_rate,
+        num_train_steps=max(total_steps, 1),
+        num_warmup_steps=warmup_steps,
+        weight_decay_rate=cfg.weight_decay,
+    )
+    return optimizer
+
+
+class Float32Crossentropy(keras.losses.Loss):
+    """Sparse cross-entropy from logits computed in float32, whatever the logits' dtype.
+
+    Under mixed precision the classifier emits float16/bfloat16 logits; the loss would lose
+    precision (or overflow) if computed in that type.
+    """
+
+    def __init__(self, name: str = "sparse_categorical_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(
+            tf.cast(y_true, tf.int32), tf.cast(y_pred, tf.float32), from_logits=True
+        )
+
+
+def compile_model(model, optimizer) -> None:
+    model.compile(
+        optimizer=optimizer,
+        loss=Float32Crossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )

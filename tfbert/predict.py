@@ -1,0 +1,81 @@
+"""Prediction from a run folder: `Classifier.from_run(dir).predict(texts)`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tfbert.evaluate import make_logits_fn
+from tfbert.features import make_dataset, tokenize_frame
+from tfbert.metrics import softmax
+from tfbert.model import build_model, load_tokenizer
+from tfbert.run_folder import open_run_folder, read_json
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's predicted label and the probability of every class."""
+
+    text: str
+    label: str
+    label_id: int
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "label": self.label, "label_id": self.label_id,
+                "probabilities": self.probabilities}
+
+
+class Classifier:
+    """A fine-tuned model and its tokenizer, ready to label texts."""
+
+    def __init__(self, model, tokenizer, max_length: int, batch_size: int = 32):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        names = model.config.id2label
+        self.label_names = tuple(names[i] for i in range(len(names)))
+        self._logits_fn = make_logits_fn(model)
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, batch_size: int = 32) -> Classifier:
+        """Loads the model saved by `scripts/train.py`; the max length is the one trained with."""
+        folder = open_run_folder(run_dir)
+        max_length = 512
+        if folder.run_config.exists():
+            max_length = read_json(folder.run_config)["data"]["max_length"]
+        return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
+                   max_length, batch_size)
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Float32 logits, shape `[len(texts), num_labels]`."""
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, not one string")
+        if len(texts) == 0:
+            return np.zeros((0, len(self.label_names)), np.float32)
+        frame = pd.DataFrame({"text": list(texts), "label": 0})
+        tokenized = tokenize_frame(frame, self.tokenizer, self.max_length,
+                                   show_progress=len(texts) > 10_000)
+        dataset = make_dataset(tokenized, self.batch_size, self.tokenizer.pad_token_id or 0)
+        return np.concatenate([self._logits_fn(features).numpy() for features, _ in dataset])
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape `[len(texts), num_labels]`."""
+        return softmax(self.predict_logits(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Label and per-class probabilities for each text, in input order."""
+        probabilities = self.predict_proba(texts)
+        results = []
+        for text, probs in zip(texts, probabilities, strict=False):
+            best = int(probs.argmax())
+            results.append(Prediction(
+                text=text, label=self.label_names[best], label_id=best,
+                probabilities={n: float(p) for n, p in zip(self.label_names, probs, strict=False)},
+            ))
+        return results
