@@ -1,0 +1,93 @@
+"""Shared fixtures: a tiny random-weight BERT with its own vocabulary, toy data, the shared folder."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+REPO = Path(__file__).resolve().parents[1]
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+POSITIVE_WORDS = ["good", "great", "wonderful", "superb", "loved", "brilliant"]
+NEGATIVE_WORDS = ["bad", "awful", "boring", "terrible", "hated", "dull"]
+NEUTRAL_WORDS = ["the", "film", "movie", "was", "a", "plot", "actors", "story", "it", "and",
+                 "this", "very", "quite", "not", "at", "all", "!", ".", ",", "'", "s"]
+VOCAB = SPECIAL_TOKENS + POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS + [
+    "##s", "##ly", "##ing", "##ed", "un", "##believ", "##able", "caf", "##e", "e",
+]
+
+
+def shared_dir() -> Path:
+    """The read-only folder with real data and weights (env `TFBERT_SHARED_DIR`)."""
+    return Path(os.environ.get("TFBERT_SHARED_DIR", REPO.parent / "shared"))
+
+
+def write_vocab(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "vocab.txt"
+    path.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    return path
+
+
+def save_tiny_bert(folder: Path, num_labels: int = 2, max_positions: int = 64) -> Path:
+    """Writes a 2-layer, hidden-16 random BERT classifier and its tokenizer in save_pretrained form."""
+    from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
+
+    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True)
+    config = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32,
+                        max_position_embeddings=max_positions, num_labels=num_labels)
+    model = TFBertForSequenceClassification(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def toy_reviews(n: int, seed: int = 0) -> pd.DataFrame:
+    """Short reviews whose label is given away by one sentiment word: learnable in a few steps."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        cue = rng.choice(POSITIVE_WORDS if label else NEGATIVE_WORDS)
+        filler = rng.sample(NEUTRAL_WORDS[:10], k=rng.randint(2, 8))
+        filler.insert(rng.randint(0, len(filler)), cue)
+        rows.append({"text": " ".join(filler), "label": "positive" if label else "negative"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def toy_data_dir(tmp_path_factory) -> Path:
+    """train.csv / validation.csv / test.csv with string labels."""
+    folder = tmp_path_factory.mktemp("toy_data")
+    toy_reviews(320, seed=1).to_csv(folder / "train.csv", index=False)
+    toy_reviews(40, seed=2).to_csv(folder / "validation.csv", index=False)
+    toy_reviews(40, seed=3).to_csv(folder / "test.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_model_dir() -> Path:
+    path = shared_dir() / "models" / "all-MiniLM-L6-v2"
+    if not (path / "config.json").exists():
+        pytest.fail(f"shared model not found at {path}; set TFBERT_SHARED_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_imdb_dir() -> Path:
+    path = shared_dir() / "data" / "imdb"
+    if not (path / "train.parquet").exists():
+        pytest.fail(f"shared IMDb data not found at {path}; set TFBERT_SHARED_DIR")
+    return path
