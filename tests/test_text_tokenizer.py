@@ -1,0 +1,241 @@
+"""The in-graph tokenizer must give the fast tokenizer's ids, eagerly, in graphs and once saved."""
+
+import time
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import transformers
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from tfbert.text_tokenizer import BertTextTokenizer, UnsupportedTokenizerError
+
+TINY_VOCAB = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+    "a", "##a", "the", "movie", "was", "great", "hello", "world", "Hello", "World",
+    "un", "##aff", "##able", "##s", "##ing", "cafe", "café", "naive", "angstrom", "don", "t",
+    "it", "s", "br", "3", "1", "##4", "##0", ",", ".", "!", "?", "'", "<", ">", "/", "-", "$",
+    "%", "中", "文", "字", "ok", "x", "##x", "straße", "strasse", "ΟΔΟΣ", "οδοσ",
+]  # fmt: skip
+
+HARD_TEXTS = [
+    "Hello, world! The movie was GREAT.",
+    "café naïve Ångström CAFÉ Naïve",
+    "中文字 and 日本語 mixed中文text",
+    "emoji 😀👍🏽 here 🇫🇷",
+    "Great movie.<br /><br />Loved it<br/>",
+    "nul\x00byte bell\x07 zero\u200bwidth \ufeffbom soft\xadhyphen",
+    "tabs\tand\nnewlines\r\nhere\x0bvt\x0cff",
+    "x" * 150 + " after the long one",
+    "unaffable " + "aff" * 40,
+    "a" * 100 + " " + "a" * 101,
+    "",
+    "   \t\n ",
+    "!!!???...,,,;;;---",
+    "don't it's 'quoted' rock'n'roll",
+    "3.14 1,000,000 2nd $5 100% 10/10",
+    "MiXeD CaSe WoRdS hElLo",
+    "[SEP] [CLS]x[MASK] [sep] [UNK][PAD]",
+    "ΟΔΟΣ İstanbul straße ﬁne ﬀ ‼ ﷺ",
+    "Ｆｕｌｌｗｉｄｔｈ　ｓｐａｃｅ",
+    "separators\x1c\x1d\x1e\x1f here \x85 \xa0 nbsp \u2028 \u3000 ideographic",
+    "한국어 텍스트 and ไทย",
+    "unaffableunaffable unaffables",
+    "private\ue000use \U000e0001tag \ufffdreplacement",
+]
+
+
+def _vocab_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def uncased(tmp_path_factory):
+    return transformers.BertTokenizerFast(vocab_file=_vocab_file(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def cased(tmp_path_factory):
+    return transformers.BertTokenizerFast(
+        vocab_file=_vocab_file(tmp_path_factory), do_lower_case=False
+    )
+
+
+@pytest.fixture(scope="module")
+def minilm(shared_model_dir):
+    return transformers.AutoTokenizer.from_pretrained(str(shared_model_dir))
+
+
+@pytest.fixture(scope="module")
+def reviews(shared_imdb_dir):
+    import pandas as pd
+
+    frame = pd.read_parquet(shared_imdb_dir / "test.parquet", columns=["text"])
+    return frame.sample(n=200, random_state=7)["text"].tolist()  # rows are sorted by label
+
+
+@pytest.fixture
+def eager_functions():
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+def _rows(encoded: dict[str, tf.Tensor]) -> list[list[int]]:
+    ids, mask = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy()
+    return [row[: m.sum()].tolist() for row, m in zip(ids, mask, strict=True)]
+
+
+def _assert_same(reference, texts, max_length: int, encode=None) -> None:
+    tokenizer = BertTextTokenizer.from_fast_tokenizer(reference, max_length)
+    encoded = (encode or tokenizer)(tf.constant(texts))
+    expected = reference(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    for text, want, got in zip(texts, expected, _rows(encoded), strict=True):
+        assert got == want, f"{text!r}: {reference.convert_ids_to_tokens(got)}"
+    width = max(len(e) for e in expected)
+    assert encoded["input_ids"].shape == (len(texts), width)
+    assert encoded["input_ids"].dtype == tf.int32
+    mask = encoded["attention_mask"].numpy()
+    assert (mask.sum(1) == [len(e) for e in expected]).all()
+    assert (encoded["input_ids"].numpy()[mask == 0] == reference.pad_token_id).all()
+    assert not encoded["token_type_ids"].numpy().any()
+
+
+@pytest.mark.parametrize("name", ["uncased", "cased", "minilm"])
+@pytest.mark.parametrize("max_length", [512, 7])
+def test_matches_fast_tokenizer_on_hard_texts(name, max_length, request):
+    _assert_same(request.getfixturevalue(name), HARD_TEXTS, max_length)
+
+
+@pytest.mark.parametrize("name", ["uncased", "minilm"])
+def test_matches_fast_tokenizer_op_by_op(name, request, eager_functions):
+    _assert_same(request.getfixturevalue(name), HARD_TEXTS, 16)
+
+
+@pytest.mark.parametrize("max_length", [512, 128])
+def test_matches_fast_tokenizer_on_imdb_reviews(minilm, reviews, max_length):
+    _assert_same(minilm, reviews, max_length)
+
+
+def test_runs_in_tf_data_and_tf_function(minilm, reviews):
+    tokenizer = BertTextTokenizer.from_fast_tokenizer(minilm, 256)
+    texts = HARD_TEXTS + reviews[:40]
+    dataset = tf.data.Dataset.from_tensor_slices(texts).batch(9).map(tokenizer)
+    got = [row for batch in dataset for row in _rows(batch)]
+    assert got == minilm(texts, truncation=True, max_length=256)["input_ids"]
+    _assert_same(minilm, texts, 256, encode=tf.function(lambda t: tokenizer(t)))
+
+
+class _Serving(tf.Module):
+    def __init__(self, tokenizer: BertTextTokenizer) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def __call__(self, texts):
+        return self.tokenizer(texts)
+
+
+@pytest.fixture(scope="module")
+def saved_dir(minilm, tmp_path_factory):
+    serving = _Serving(BertTextTokenizer.from_fast_tokenizer(minilm, 64))
+    path = str(tmp_path_factory.mktemp("saved") / "tokenizer")
+    tf.saved_model.save(serving, path, signatures={"serving_default": serving.__call__})
+    return path
+
+
+def test_saved_model_round_trip(minilm, saved_dir):
+    loaded = tf.saved_model.load(saved_dir)
+    _assert_same(minilm, HARD_TEXTS, 64, encode=loaded)
+    signature = loaded.signatures["serving_default"]
+    _assert_same(minilm, HARD_TEXTS, 64, encode=lambda t: signature(texts=t))
+
+
+def test_saved_model_uses_only_core_ops(saved_dir):
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((Path(saved_dir) / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    functions = {f.signature.name for f in graph.library.function}
+    ops = {node.op for node in graph.node}
+    ops |= {node.op for f in graph.library.function for node in f.node_def}
+    ops -= functions
+    assert "LookupTableFindV2" in ops and "UnicodeDecode" in ops
+    assert [op for op in ops if op_def_registry.get(op) is None] == []
+    forbidden = {"PyFunc", "EagerPyFunc", "PyFuncStateless", "CaseFoldUTF8", "NormalizeUTF8"}
+    forbidden |= {"WordpieceTokenizeWithOffsets", "RegexSplitWithOffsets", "FastBertNormalize"}
+    assert not ops & forbidden
+
+
+def test_empty_batch_gives_two_columns(uncased):
+    encoded = BertTextTokenizer.from_fast_tokenizer(uncased, 32)(tf.constant([], tf.string))
+    assert {k: tuple(v.shape) for k, v in encoded.items()} == {
+        "input_ids": (0, 2),
+        "attention_mask": (0, 2),
+        "token_type_ids": (0, 2),
+    }
+
+
+def test_invalid_utf8_is_replaced_then_dropped(minilm):
+    raw = [b"caf\xe9 \xff ok", b"\xed\xa0\x80 surrogate", b"cut \xe2\x82", b"over\xc0\xaflong"]
+    encoded = BertTextTokenizer.from_fast_tokenizer(minilm, 64)(tf.constant(raw))
+    decoded = [r.decode("utf-8", errors="replace") for r in raw]
+    assert _rows(encoded) == minilm(decoded, truncation=True, max_length=64)["input_ids"]
+
+
+@pytest.mark.parametrize("unit", ["word ", "x", "中", "!"])
+def test_huge_text_is_cut_to_max_length(minilm, unit):
+    tokenizer = BertTextTokenizer.from_fast_tokenizer(minilm, 128)
+    text = unit * (100_000 // len(unit))
+    tokenizer(["warm up"])
+    start = time.perf_counter()
+    encoded = tokenizer([text])
+    assert time.perf_counter() - start < 2.0
+    assert _rows(encoded) == minilm([text], truncation=True, max_length=128)["input_ids"]
+
+
+def test_added_tokens_are_matched_like_the_fast_tokenizer(tmp_path_factory):
+    reference = transformers.BertTokenizerFast(vocab_file=_vocab_file(tmp_path_factory))
+    reference.add_tokens(["Hello World", "xyz"])  # matched after normalization
+    reference.add_special_tokens({"additional_special_tokens": ["<extra>"]})  # matched raw
+    texts = ["hello world, HELLO  WORLD hello\tworld", "abxyzcd XYZ", "<extra>x<EXTRA>"]
+    _assert_same(reference, texts + HARD_TEXTS, 64)
+
+
+def test_overlapping_added_tokens_are_refused(tmp_path_factory):
+    reference = transformers.BertTokenizerFast(vocab_file=_vocab_file(tmp_path_factory))
+    reference.add_tokens(["abab"])  # "ababab" would need leftmost-longest resolution
+    with pytest.raises(UnsupportedTokenizerError, match="overlap"):
+        BertTextTokenizer.from_fast_tokenizer(reference, 16)
+
+
+def _wrapped(backend: Tokenizer) -> transformers.PreTrainedTokenizerFast:
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+
+
+def test_non_wordpiece_tokenizers_are_refused(uncased, tmp_path_factory):
+    word_level = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1}, unk_token="[UNK]"))
+    word_level.pre_tokenizer = pre_tokenizers.Whitespace()
+    bpe = Tokenizer(models.BPE({"[UNK]": 0, "a": 1, "b": 2, "ab": 3}, [("a", "b")]))
+    lowercase_only = Tokenizer.from_str(uncased.backend_tokenizer.to_str())
+    lowercase_only.normalizer = normalizers.Lowercase()
+    for backend in (word_level, bpe, lowercase_only):
+        with pytest.raises(UnsupportedTokenizerError):
+            BertTextTokenizer.from_fast_tokenizer(_wrapped(backend), 16)
+    slow = transformers.BertTokenizer(vocab_file=_vocab_file(tmp_path_factory))
+    with pytest.raises(UnsupportedTokenizerError):
+        BertTextTokenizer.from_fast_tokenizer(slow, 16)
+
+
+def test_max_length_must_fit_cls_and_sep(uncased):
+    with pytest.raises(ValueError, match="max_length"):
+        BertTextTokenizer.from_fast_tokenizer(uncased, 1)
+
+
+def test_saved_tokenizer_is_small(saved_dir):
+    size = sum(f.stat().st_size for f in Path(saved_dir).rglob("*") if f.is_file())
+    assert size < 4_000_000  # 30,522-piece vocabulary: about 1.6 MB

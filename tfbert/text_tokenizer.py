@@ -1,0 +1,621 @@
+"""In-graph BERT WordPiece tokenizer made of core TensorFlow ops only.
+
+It reproduces a Hugging Face `BertTokenizerFast` token for token, so a SavedModel can take raw
+strings in stock TensorFlow Serving (which lacks tensorflow_text's ops). Every Unicode rule is read
+out of the fast tokenizer itself at build time: its normalizer and pre-tokenizer are run on each
+code point to fill small per-code-point tables, and its vocabulary becomes a character trie. The
+graph then only decodes UTF-8, looks code points up, and walks the trie from all word positions at
+once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+UNICODE_END = 0x110000  # one past the last code point; added tokens get markers from here on
+_SURROGATES = range(0xD800, 0xE000)
+_BLOCK_BITS = 7  # code point tables are split into blocks of 128 so identical blocks are shared
+_BLOCK = 1 << _BLOCK_BITS
+_OTHER, _SPACE, _ISOLATED = 0, 1, 2  # what the pre-tokenizer does with a character
+_IDENTITY, _SPACED = 0, 1  # normalization codes below the first pool entry
+_POOL_BASE = 2
+_STATE_SHIFT = 22  # trie keys are state * 2**22 + code point (markers are below 2**22)
+_NO_TOKEN = -1
+
+
+class UnsupportedTokenizerError(ValueError):
+    """The tokenizer is not a BERT WordPiece tokenizer this module can reproduce in-graph."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What the graph needs to know about a fast tokenizer, read from its JSON form."""
+
+    vocab: dict[str, int]
+    unk_id: int
+    cls_id: int
+    sep_id: int
+    pad_id: int
+    prefix: str
+    max_word_chars: int
+    raw_tokens: tuple[tuple[str, int], ...]  # added tokens matched in the raw text
+    normalized_tokens: tuple[tuple[str, int], ...]  # added tokens matched after normalization
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise UnsupportedTokenizerError(message)
+
+
+def _special_ids(post: dict[str, Any] | None) -> tuple[int, int]:
+    """[CLS] and [SEP] ids from a post-processor that wraps one sequence as [CLS] A [SEP]."""
+    _require(post is not None, "the tokenizer adds no [CLS]/[SEP] (no post-processor)")
+    if post["type"] == "BertProcessing":
+        return int(post["cls"][1]), int(post["sep"][1])
+    _require(post["type"] == "TemplateProcessing", f"unsupported post-processor {post['type']}")
+    single = post["single"]
+    shape_ok = len(single) == 3 and "SpecialToken" in single[0] and "Sequence" in single[1]
+    _require(shape_ok and "SpecialToken" in single[2], "post-processor is not [CLS] $A [SEP]")
+    _require(all(next(iter(p.values()))["type_id"] == 0 for p in single), "type ids must be 0")
+    ids = [post["special_tokens"][p["SpecialToken"]["id"]]["ids"] for p in (single[0], single[2])]
+    _require(all(len(i) == 1 for i in ids), "[CLS]/[SEP] must be single tokens")
+    return int(ids[0][0]), int(ids[1][0])
+
+
+def _added_tokens(config: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Added tokens split into those matched in the raw text and those matched once normalized."""
+    raw, normalized = [], []
+    for token in config.get("added_tokens") or []:
+        flags = (token.get("lstrip"), token.get("rstrip"), token.get("single_word"))
+        _require(not any(flags), f"added token {token['content']!r} uses lstrip/rstrip/single_word")
+        if token["content"]:
+            target = normalized if token.get("normalized") else raw
+            target.append((token["content"], int(token["id"])))
+    return raw, normalized
+
+
+def _read_spec(tokenizer: Any) -> _Spec:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    _require(backend is not None, "not a fast (Rust-backed) tokenizer")
+    config = json.loads(backend.to_str())
+    model = config["model"]
+    _require(model.get("type") == "WordPiece", f"model is {model.get('type')}, not WordPiece")
+    normalizer = config.get("normalizer") or {}
+    _require(normalizer.get("type") == "BertNormalizer", "normalizer is not BertNormalizer")
+    pre = config.get("pre_tokenizer") or {}
+    _require(pre.get("type") == "BertPreTokenizer", "pre-tokenizer is not BertPreTokenizer")
+    vocab = {str(k): int(v) for k, v in model["vocab"].items()}
+    _require(model["unk_token"] in vocab, "the unknown token is not in the vocabulary")
+    cls_id, sep_id = _special_ids(config.get("post_processor"))
+    raw, normalized = _added_tokens(config)
+    # Tokens marked "normalized" are looked for in the normalized text, in normalized form.
+    normalized = [(backend.normalizer.normalize_str(t), i) for t, i in normalized]
+    normalized = [(t, i) for t, i in normalized if t]
+    _check_no_overlap([t for t, _ in raw])
+    _check_no_overlap([t for t, _ in normalized])
+    pad_id = tokenizer.pad_token_id
+    return _Spec(
+        vocab=vocab,
+        unk_id=vocab[model["unk_token"]],
+        cls_id=cls_id,
+        sep_id=sep_id,
+        pad_id=0 if pad_id is None else int(pad_id),
+        prefix=model.get("continuing_subword_prefix") or "",
+        max_word_chars=int(model.get("max_input_chars_per_word", 100)),
+        raw_tokens=tuple(raw),
+        normalized_tokens=tuple(normalized),
+    )
+
+
+def _normalized_forms(normalizer: Any) -> dict[int, str]:
+    """Every code point the normalizer changes, with what it becomes (possibly nothing).
+
+    BertNormalizer works character by character, so these single-character results compose.
+    The one exception is the canonical reordering inside NFD (strip_accents), which only moves
+    combining marks that stripping then drops, except for a few rare Mc musical/Indic signs.
+    """
+    changed = {}
+    normalize = normalizer.normalize_str
+    for cp in range(UNICODE_END):
+        if cp in _SURROGATES:
+            continue
+        char = chr(cp)
+        out = normalize(char)
+        if out != char:
+            changed[cp] = out
+    return changed
+
+
+def _split_classes(pre_tokenizer: Any) -> np.ndarray:
+    """What the pre-tokenizer does with each code point: keep, split on (space) or isolate.
+
+    Code points are fed as "c0xc1xc2x..." in long batches. A kept character joins its x
+    neighbours, punctuation comes back as a piece of its own at an even offset, and a space is
+    covered by no piece at all. Runs of kept characters make one piece, so this is fast.
+    """
+    classes = np.full(UNICODE_END, _OTHER, np.int32)
+    chunk = 1 << 16
+    for first in range(0, UNICODE_END, chunk):
+        cps = np.array(
+            [cp for cp in range(first, min(first + chunk, UNICODE_END)) if cp not in _SURROGATES]
+        )
+        if not len(cps):
+            continue
+        pieces = pre_tokenizer.pre_tokenize_str("".join(f"{chr(cp)}x" for cp in cps))
+        spans = np.array([span for _, span in pieces]).reshape(-1, 2)
+        coverage = np.zeros(2 * len(cps) + 1, np.int32)
+        np.add.at(coverage, spans[:, 0], 1)
+        np.add.at(coverage, spans[:, 1], -1)
+        covered = np.cumsum(coverage)[: 2 * len(cps) : 2] > 0
+        classes[cps[~covered]] = _SPACE
+        alone = spans[(spans[:, 1] - spans[:, 0] == 1) & (spans[:, 0] % 2 == 0), 0] // 2
+        classes[cps[alone]] = _ISOLATED
+    return classes
+
+
+def _two_level(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shares identical blocks: value[cp] = data[index[cp >> B] * 2**B + cp % 2**B]."""
+    blocks = values.reshape(-1, _BLOCK)
+    unique, index = np.unique(blocks, axis=0, return_inverse=True)
+    return index.reshape(-1).astype(np.int32), unique.reshape(-1).astype(np.int32)
+
+
+_TABLE_CACHE: dict[str, tuple[np.ndarray, ...]] = {}
+
+
+def _unicode_tables(backend: Any, n_markers: int) -> tuple[np.ndarray, ...]:
+    """Per-code-point tables, plus room for `n_markers` added-token markers past Unicode.
+
+    Each entry packs a normalization code (identity, " c ", or 2 + a pool entry) with the
+    pre-tokenizer class of the code point: value = code * 4 + class. Markers are isolated and
+    left as they are. The slow part is cached by configuration.
+    """
+    config = json.loads(backend.to_str())
+    key = json.dumps([config["normalizer"], config["pre_tokenizer"]], sort_keys=True)
+    if key not in _TABLE_CACHE:
+        _TABLE_CACHE[key] = _code_point_values(backend)
+    values, pool_flat, pool_start, pool_len = _TABLE_CACHE[key]
+    size = -(-(UNICODE_END + n_markers) // _BLOCK) * _BLOCK
+    markers = np.full(size - UNICODE_END, _IDENTITY * 4 + _ISOLATED, np.int32)
+    index, data = _two_level(np.concatenate([values, markers]))
+    return index, data, pool_flat, pool_start, pool_len
+
+
+def _code_point_values(backend: Any) -> tuple[np.ndarray, ...]:
+    """Packed value of every code point, and the pool of longer normalized forms."""
+    codes = np.full(UNICODE_END, _IDENTITY, np.int32)
+    pool: dict[str, int] = {}
+    for cp, out in _normalized_forms(backend.normalizer).items():
+        if out == f" {chr(cp)} ":
+            codes[cp] = _SPACED
+        else:
+            codes[cp] = _POOL_BASE + pool.setdefault(out, len(pool))
+    values = codes * 4 + _split_classes(backend.pre_tokenizer)
+    entries = [[ord(c) for c in out] for out in pool]
+    pool_len = np.array([len(e) for e in entries], np.int32)
+    pool_start = np.concatenate([[0], np.cumsum(pool_len)[:-1]]).astype(np.int32)
+    pool_flat = np.array([cp for e in entries for cp in e] + [0], np.int32)  # never empty
+    return values, pool_flat, pool_start, pool_len
+
+
+def _vocab_trie(
+    vocab: dict[str, int], marker_ids: Sequence[int], prefix: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Character trie of the vocabulary, keyed as state * 2**22 + code point.
+
+    Returns the transition keys and next states, the token id each state spells (or -1) and the
+    state that spells the continuation prefix ("##"), where non-initial pieces start.
+    """
+    children: dict[int, int] = {}
+    tokens = [_NO_TOKEN]
+
+    def walk(code_points: Any) -> int:
+        state = 0
+        for cp in code_points:
+            key = (state << _STATE_SHIFT) | cp
+            if key not in children:
+                children[key] = len(tokens)
+                tokens.append(_NO_TOKEN)
+            state = children[key]
+        return state
+
+    for piece, token_id in vocab.items():
+        tokens[walk(map(ord, piece))] = token_id
+    for i, token_id in enumerate(marker_ids):
+        tokens[walk([UNICODE_END + i])] = token_id
+    continuation = walk(map(ord, prefix))
+    keys = np.fromiter(children.keys(), np.int64, len(children))
+    states = np.fromiter(children.values(), np.int32, len(children))
+    return keys, states, np.array(tokens, np.int32), continuation
+
+
+def _check_no_overlap(patterns: Sequence[str]) -> None:
+    """Added tokens must not overlap in any text, so that every occurrence is a match."""
+    for a in patterns:
+        for b in patterns:
+            _require(a == b or a not in b, f"added token {a!r} is inside {b!r}")
+            borders = any(a.endswith(b[:i]) for i in range(1, min(len(a), len(b))))
+            _require(not borders, f"added tokens {a!r} and {b!r} can overlap")
+
+
+def _pattern_table(patterns: Sequence[str]) -> np.ndarray:
+    """Code points of each pattern, padded with -1 (which matches anything)."""
+    width = max(len(p) for p in patterns)
+    table = np.full((len(patterns), width), -1, np.int32)
+    for i, pattern in enumerate(patterns):
+        table[i, : len(pattern)] = [ord(c) for c in pattern]
+    return table
+
+
+def _shift_right(values: tf.Tensor, fill: Any) -> tf.Tensor:
+    """values moved one place right, `fill` first; same length."""
+    return tf.concat([[fill], values], 0)[: tf.size(values)]
+
+
+def _row_ranks(rows: tf.Tensor, n_rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-row counts of sorted row ids, and each element's index within its row."""
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(rows), rows, n_rows)
+    first = tf.cumsum(counts, exclusive=True)
+    return counts, tf.range(tf.size(rows)) - tf.gather(first, rows)
+
+
+class BertTextTokenizer(tf.Module):
+    """Raw strings -> BERT input_ids / attention_mask / token_type_ids, inside the graph.
+
+    Build it with `from_fast_tokenizer`. Calling it takes a 1-D tf.string batch (other shapes
+    are flattened) and returns int32 [batch, T] tensors, T being the longest encoded text
+    (at most max_length), padded with the pad id and mask 0. An empty batch gives shape [0, 2].
+    """
+
+    def __init__(
+        self,
+        spec: _Spec,
+        unicode_tables: tuple[np.ndarray, ...],
+        max_length: int,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        if max_length < 2:
+            raise ValueError(f"max_length must leave room for [CLS] and [SEP], got {max_length}")
+        self.max_length = int(max_length)
+        self._unk_id, self._cls_id, self._sep_id = spec.unk_id, spec.cls_id, spec.sep_id
+        self._pad_id, self._max_word_chars = spec.pad_id, spec.max_word_chars
+        index, data, pool_flat, pool_start, pool_len = (tf.constant(t) for t in unicode_tables)
+        self._block_index, self._block_data = index, data
+        self._pool_flat, self._pool_start, self._pool_len = pool_flat, pool_start, pool_len
+        added = spec.raw_tokens + spec.normalized_tokens
+        keys, states, state_token, self._continuation = _vocab_trie(
+            spec.vocab, [token_id for _, token_id in added], spec.prefix
+        )
+        self._trie = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, states), default_value=-1
+        )
+        self._state_token = tf.constant(state_token)
+        self._raw_patterns = self._patterns(spec.raw_tokens)
+        self._normalized_patterns = self._patterns(spec.normalized_tokens)
+        self._encode = tf.function(
+            self._encode_batch,
+            input_signature=[tf.TensorSpec([None], tf.string)],
+            autograph=False,
+        )
+
+    @staticmethod
+    def _patterns(tokens: Sequence[tuple[str, int]]) -> tuple[tf.Tensor, tf.Tensor] | None:
+        """Pattern table of added tokens and the code points they can start with."""
+        if not tokens:
+            return None
+        table = _pattern_table([t for t, _ in tokens])
+        return tf.constant(table), tf.constant(np.unique(table[:, 0]))
+
+    @classmethod
+    def from_fast_tokenizer(cls, tokenizer: Any, max_length: int) -> BertTextTokenizer:
+        """Reads vocabulary, options and Unicode rules out of a transformers fast tokenizer.
+
+        Raises UnsupportedTokenizerError for anything but BertNormalizer + BertPreTokenizer +
+        WordPiece + a [CLS] A [SEP] template. Takes a few seconds (1.1 M code points are run
+        through the normalizer and pre-tokenizer; the result is cached per configuration).
+        """
+        spec = _read_spec(tokenizer)
+        n_markers = len(spec.raw_tokens) + len(spec.normalized_tokens)
+        return cls(spec, _unicode_tables(tokenizer.backend_tokenizer, n_markers), max_length)
+
+    def __call__(self, texts: tf.Tensor | Sequence[str]) -> dict[str, tf.Tensor]:
+        texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
+        return self._encode(texts)
+
+    def _encode_batch(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        n_rows = tf.shape(texts)[0]
+        decoded = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
+        chars = decoded.flat_values
+        rows = tf.cast(decoded.value_rowids(), tf.int32)
+        chars, rows = self._mark_added(chars, rows, self._raw_patterns, 0)
+        chars, rows = self._normalize(chars, rows)
+        first_marker = self._raw_patterns[0].shape[0] if self._raw_patterns else 0
+        chars, rows = self._mark_added(chars, rows, self._normalized_patterns, first_marker)
+        chars, starts, word_long, word_rows = self._split_words(chars, rows, n_rows)
+        tokens, token_rows = self._wordpiece(chars, starts, word_long, word_rows)
+        return self._assemble(tokens, token_rows, n_rows)
+
+    def _lookup(self, chars: tf.Tensor) -> tf.Tensor:
+        """Packed table value (normalization code * 4 + split class) of each code point."""
+        block = tf.gather(self._block_index, tf.bitwise.right_shift(chars, _BLOCK_BITS))
+        offset = tf.bitwise.bitwise_and(chars, _BLOCK - 1)
+        return tf.gather(self._block_data, block * _BLOCK + offset)
+
+    def _mark_added(
+        self,
+        chars: tf.Tensor,
+        rows: tf.Tensor,
+        patterns: tuple[tf.Tensor, tf.Tensor] | None,
+        first_marker: int,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Replaces each added-token occurrence by one marker code point past Unicode."""
+        if patterns is None:
+            return chars, rows
+        patterns, starts_with = patterns
+        width = patterns.shape[1]
+        n = tf.size(chars)
+        candidates = tf.where(tf.reduce_any(chars[:, None] == starts_with[None, :], 1))
+        candidates = tf.cast(candidates[:, 0], tf.int32)
+        spans = candidates[:, None] + tf.range(width)[None, :]
+        window = tf.gather(tf.concat([chars, tf.fill([width], -1)], 0), spans)
+        window_rows = tf.gather(tf.concat([rows, tf.fill([width], -1)], 0), spans)
+        window = tf.where(window_rows == tf.gather(rows, candidates)[:, None], window, -1)
+        equal = (window[None] == patterns[:, None, :]) | (patterns[:, None, :] < 0)
+        hits = tf.reduce_all(equal, axis=2)  # [pattern, candidate]
+        found = tf.reduce_any(hits, 0)
+        starts = tf.boolean_mask(candidates, found)
+        which = tf.boolean_mask(tf.argmax(tf.cast(hits, tf.int32), 0, tf.int32), found)
+        lengths = tf.gather(tf.reduce_sum(tf.cast(patterns >= 0, tf.int32), 1), which)
+        edges = tf.concat([starts + 1, starts + lengths], 0)
+        ones = tf.ones_like(starts)
+        delta = tf.math.unsorted_segment_sum(tf.concat([ones, -ones], 0), edges, n + 1)
+        inside = tf.cumsum(delta)[:n] > 0
+        markers = UNICODE_END + first_marker + which
+        chars = tf.tensor_scatter_nd_update(chars, starts[:, None], markers)
+        return tf.boolean_mask(chars, ~inside), tf.boolean_mask(rows, ~inside)
+
+    def _normalize(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Replaces each code point by its normalized form: none, itself, " c " or a pool entry."""
+        code = tf.bitwise.right_shift(self._lookup(chars), 2)
+        entry = tf.maximum(code - _POOL_BASE, 0)
+        counts = tf.where(code == _IDENTITY, 1, tf.gather(self._pool_len, entry))
+        counts = tf.where(code == _SPACED, 3, counts)
+        source = tf.repeat(tf.range(tf.size(chars)), counts)
+        offset = tf.range(tf.size(source)) - tf.gather(tf.cumsum(counts, exclusive=True), source)
+        code, char = tf.gather(code, source), tf.gather(chars, source)
+        pooled_at = tf.gather(self._pool_start, tf.gather(entry, source)) + offset
+        pooled = tf.gather(self._pool_flat, tf.where(code >= _POOL_BASE, pooled_at, 0))
+        spaced = tf.where(offset == 1, char, ord(" "))
+        out = tf.where(code == _IDENTITY, char, tf.where(code == _SPACED, spaced, pooled))
+        return out, tf.gather(rows, source)
+
+    def _split_words(
+        self, chars: tf.Tensor, rows: tf.Tensor, n_rows: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Pre-tokenizes: drops spaces, isolates punctuation, keeps the first max_length words.
+
+        Every word gives at least one token, so later words can never reach the output. Words
+        longer than max_input_chars_per_word become [UNK]; only their first character is kept.
+        """
+        split_class = tf.bitwise.bitwise_and(self._lookup(chars), 3)
+        space, isolated = split_class == _SPACE, split_class == _ISOLATED
+        after_break = (_shift_right(rows, -1) != rows) | _shift_right(space | isolated, True)
+        starts = ~space & (after_break | isolated)
+        chars, rows, starts = (tf.boolean_mask(t, ~space) for t in (chars, rows, starts))
+        word = tf.cumsum(tf.cast(starts, tf.int32)) - 1
+        word_start = tf.cast(tf.where(starts)[:, 0], tf.int32)
+        word_len = tf.concat([word_start[1:], [tf.size(chars)]], 0) - word_start
+        word_rows = tf.gather(rows, word_start)
+        _, word_rank = _row_ranks(word_rows, n_rows)
+        word_long = word_len > self._max_word_chars
+        first_char = tf.range(tf.size(chars)) == tf.gather(word_start, word)
+        keep = tf.gather(word_rank < self.max_length - 2, word)
+        keep &= first_char | ~tf.gather(word_long, word)
+        kept_words = word_rank < self.max_length - 2
+        return (
+            tf.boolean_mask(chars, keep),
+            tf.boolean_mask(starts, keep),
+            tf.boolean_mask(word_long, kept_words),
+            tf.boolean_mask(word_rows, kept_words),
+        )
+
+    def _wordpiece(
+        self, chars: tf.Tensor, starts: tf.Tensor, word_long: tf.Tensor, word_rows: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Greedy longest-match-first pieces of every word; a word that cannot be split is [UNK]."""
+        here = tf.range(tf.size(chars))
+        word = tf.cumsum(tf.cast(starts, tf.int32)) - 1
+        word_start = tf.cast(tf.where(starts)[:, 0], tf.int32)
+        word_end = tf.concat([word_start[1:], [tf.size(chars)]], 0)
+        origin = tf.gather(word_start, word)
+        best_len, best_id = self._longest_matches(
+            chars,
+            first=here == origin,
+            alive=~tf.gather(word_long, word),
+            remaining=tf.gather(word_end, word) - here,
+        )
+        reached = self._greedy_path(
+            best_len, tf.concat([here, word_end], 0), tf.concat([origin, word_start], 0)
+        )
+        on_path, complete = reached[: tf.size(chars)], reached[tf.size(chars) :]
+        whole = tf.gather(complete, word)
+        emit = tf.where(whole, on_path, here == origin)
+        ids = tf.where(whole, best_id, self._unk_id)
+        return tf.boolean_mask(ids, emit), tf.boolean_mask(tf.gather(word_rows, word), emit)
+
+    def _longest_matches(
+        self, chars: tf.Tensor, first: tf.Tensor, alive: tf.Tensor, remaining: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Length and id of the longest vocabulary piece starting at every character.
+
+        All start positions walk the trie together, one character per step; a walk stops when
+        the trie has no edge for its next character or its word ends.
+        """
+        at = tf.cast(tf.where(alive)[:, 0], tf.int32)
+        state = tf.where(tf.gather(first, at), 0, self._continuation)
+        best_len = tf.zeros_like(chars)
+        best_id = tf.fill(tf.shape(chars), self._unk_id)
+
+        def step(depth, at, state, best_len, best_id):
+            char = tf.gather(chars, at + depth)
+            keys = tf.cast(state, tf.int64) * (1 << _STATE_SHIFT) + tf.cast(char, tf.int64)
+            state = self._trie.lookup(keys)
+            moved = state >= 0
+            at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
+            token = tf.gather(self._state_token, state)
+            is_token = token >= 0
+            hit = tf.boolean_mask(at, is_token)[:, None]
+            best_len = tf.tensor_scatter_nd_update(
+                best_len, hit, tf.fill([tf.shape(hit)[0]], depth + 1)
+            )
+            best_id = tf.tensor_scatter_nd_update(best_id, hit, tf.boolean_mask(token, is_token))
+            more = depth + 1 < tf.gather(remaining, at)
+            at, state = tf.boolean_mask(at, more), tf.boolean_mask(state, more)
+            return depth + 1, at, state, best_len, best_id
+
+        _, _, _, best_len, best_id = tf.while_loop(
+            lambda depth, at, *_: tf.size(at) > 0,
+            step,
+            (tf.constant(0), at, state, best_len, best_id),
+            shape_invariants=(
+                tf.TensorShape([]),
+                tf.TensorShape([None]),
+                tf.TensorShape([None]),
+                best_len.shape,
+                best_id.shape,
+            ),
+        )
+        return best_len, best_id
+
+    def _greedy_path(
+        self, best_len: tf.Tensor, targets: tf.Tensor, origins: tf.Tensor
+    ) -> tf.Tensor:
+        """Whether each target lies on the greedy chain of pieces started at its origin.
+
+        From position p the chain jumps to p + best_len[p] (or to a sink past the end when no
+        piece starts there). Jumps of 2**k pieces are built by doubling, and each target is
+        approached from its origin by the largest jumps that do not overshoot it.
+        """
+        n = tf.size(best_len)
+        sink = n + 1
+        jump = tf.where(best_len > 0, tf.range(n) + best_len, sink)
+        jumps = [tf.concat([jump, [sink, sink]], 0)]
+        for _ in range(self._max_word_chars.bit_length() - 1):
+            jumps.append(tf.gather(jumps[-1], jumps[-1]))
+        position = origins
+        for jump in reversed(jumps):
+            landing = tf.gather(jump, position)
+            position = tf.where(landing <= targets, landing, position)
+        return position == targets
+
+    def _assemble(
+        self, tokens: tf.Tensor, token_rows: tf.Tensor, n_rows: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        """[CLS] tokens [SEP] per row, truncated to max_length and padded to the longest row."""
+        counts, rank = _row_ranks(token_rows, n_rows)
+        keep = rank < self.max_length - 2
+        lengths = tf.minimum(counts, self.max_length - 2) + 2
+        width = tf.maximum(tf.reduce_max(lengths), 2)
+        row_ids = tf.range(n_rows)
+        indices = tf.concat(
+            [
+                tf.boolean_mask(tf.stack([token_rows, rank + 1], 1), keep),
+                tf.stack([row_ids, tf.zeros_like(row_ids)], 1),
+                tf.stack([row_ids, lengths - 1], 1),
+            ],
+            0,
+        )
+        values = tf.concat(
+            [
+                tf.boolean_mask(tokens, keep),
+                tf.fill([n_rows], self._cls_id),
+                tf.fill([n_rows], self._sep_id),
+            ],
+            0,
+        )
+        input_ids = tf.tensor_scatter_nd_update(
+            tf.fill([n_rows, width], self._pad_id), indices, values
+        )
+        attention_mask = tf.sequence_mask(lengths, width, tf.int32)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": tf.zeros_like(input_ids),
+        }
+
+
+@dataclasses.dataclass
+class Mismatch:
+    """One text the two tokenizers encode differently, located at the first differing token."""
+
+    index: int
+    position: int
+    expected: list[str]
+    got: list[str]
+    context: str
+
+
+@dataclasses.dataclass
+class ParityReport:
+    """Exact-agreement count of the in-graph tokenizer against the fast tokenizer."""
+
+    total: int = 0
+    matched: int = 0
+    mismatches: list[Mismatch] = dataclasses.field(default_factory=list)
+    reference_seconds: float = 0.0
+    graph_seconds: float = 0.0
+
+    @property
+    def agreement(self) -> float:
+        return self.matched / self.total if self.total else 1.0
+
+
+def _first_difference(expected: list[int], got: list[int]) -> int:
+    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
+        if a != b:
+            return i
+    return min(len(expected), len(got))
+
+
+def compare_tokenizers(
+    reference: Any, tokenizer: BertTextTokenizer, texts: Sequence[str], batch_size: int = 32
+) -> ParityReport:
+    """Encodes `texts` with both tokenizers, batch by batch, and records every disagreement."""
+    report = ParityReport()
+    for first in range(0, len(texts), batch_size):
+        batch = list(texts[first : first + batch_size])
+        start = time.perf_counter()
+        expected = reference(
+            batch, truncation=True, max_length=tokenizer.max_length, return_offsets_mapping=True
+        )
+        middle = time.perf_counter()
+        encoded = tokenizer(tf.constant(batch))
+        ids, lengths = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy().sum(1)
+        report.reference_seconds += middle - start
+        report.graph_seconds += time.perf_counter() - middle
+        for row, text in enumerate(batch):
+            want, got = expected["input_ids"][row], ids[row, : lengths[row]].tolist()
+            report.total += 1
+            if want == got:
+                report.matched += 1
+                continue
+            at = _first_difference(want, got)
+            begin, end = expected["offset_mapping"][row][min(at, len(want) - 1)]
+            report.mismatches.append(
+                Mismatch(
+                    index=first + row,
+                    position=at,
+                    expected=reference.convert_ids_to_tokens(want[at : at + 5]),
+                    got=reference.convert_ids_to_tokens(got[at : at + 5]),
+                    context=text[max(begin - 40, 0) : end + 40],
+                )
+            )
+    return report
