@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -91,3 +92,18 @@ def shared_imdb_dir() -> Path:
     if not (path / "train.parquet").exists():
         pytest.fail(f"shared IMDb data not found at {path}; set TFBERT_SHARED_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
+    """A tiny model fine-tuned on the toy reviews, with its default export (version 1)."""
+    from tfbert import train
+
+    cfg = RunConfig(
+        data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
+        model=ModelConfig(name_or_path=str(tiny_model_dir)),
+        train=TrainConfig(epochs=5, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0,
+                          early_stopping_patience=None),
+        output=OutputConfig(output_dir=str(tmp_path_factory.mktemp("runs")), run_name="tiny"),
+    )
+    return train.run(cfg)

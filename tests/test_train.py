@@ -8,26 +8,11 @@ import math
 import pytest
 
 from tfbert.cli import EXIT_DATA, EXIT_MODEL, EXIT_RUN_FOLDER, evaluate_main, predict_main, train_main
-from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
 from tfbert.predict import Classifier
 from tfbert.run_folder import RunFolder
 
 METRIC_KEYS = {"n_examples", "accuracy", "f1", "precision", "recall", "per_class",
                "confusion_matrix", "loss"}
-
-
-@pytest.fixture(scope="module")
-def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
-    from tfbert import train
-
-    cfg = RunConfig(
-        data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
-        model=ModelConfig(name_or_path=str(tiny_model_dir)),
-        train=TrainConfig(epochs=5, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0,
-                          early_stopping_patience=None),
-        output=OutputConfig(output_dir=str(tmp_path_factory.mktemp("runs")), run_name="tiny"),
-    )
-    return train.run(cfg)
 
 
 def test_run_folder_is_complete(trained_run):
@@ -104,7 +89,8 @@ def test_evaluate_cli_records_metrics(trained_run, toy_data_dir, capsys):
 
 def test_train_cli_end_to_end_and_refuses_to_overwrite(tiny_model_dir, toy_data_dir, tmp_path):
     args = ["--model", str(tiny_model_dir), "--data", str(toy_data_dir), "--max-length", "16",
-            "--epochs", "1", "--batch-size", "32", "--output-dir", str(tmp_path), "--run-name", "cli"]
+            "--epochs", "1", "--batch-size", "32", "--output-dir", str(tmp_path), "--run-name", "cli",
+            "--no-export"]
     assert train_main(args) == 0
     assert RunFolder(tmp_path / "cli").is_complete()
     assert train_main(args) == EXIT_RUN_FOLDER
@@ -125,3 +111,23 @@ def test_cli_errors_exit_with_codes(tiny_model_dir, toy_data_dir, tmp_path, caps
         train_main(["--epochs", "0"])
     assert exit_info.value.code == 2
     assert not any(tmp_path.iterdir())  # nothing written for any of the failures
+
+
+def test_mixed_bfloat16_trains_with_finite_float32_loss(tiny_model_dir, toy_data_dir, tmp_path):
+    from tfbert import train
+    from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
+    from tfbert.keras import keras
+
+    cfg = RunConfig(
+        data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
+        model=ModelConfig(name_or_path=str(tiny_model_dir), precision="mixed_bfloat16"),
+        train=TrainConfig(epochs=1, batch_size=32, learning_rate=5e-3),
+        output=OutputConfig(output_dir=str(tmp_path), run_name="bf16", export=False),
+    )
+    result = train.run(cfg)
+    assert math.isfinite(result.history["loss"][0])
+    assert json.loads((result.run_dir / "run_config.json").read_text())["model"]["precision"] \
+        == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+    probs = Classifier.from_run(result.run_dir).predict_proba(["the film was good"])
+    assert probs.dtype == "float32" and abs(probs.sum() - 1) < 1e-5

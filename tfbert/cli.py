@@ -79,6 +79,10 @@ def build_train_parser() -> argparse.ArgumentParser:
     output.add_argument("--output-dir", default="saved_models")
     output.add_argument("--run-name", default=None, help="default: <model>-<UTC time>")
     output.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    output.add_argument("--no-export", dest="export", action="store_false",
+                        help="skip the SavedModel export at the end")
+    output.add_argument("--export-name", default="classifier",
+                        help="model name in the export path (export/<name>/<version>)")
     return parser
 
 
@@ -99,7 +103,8 @@ def train_config_from_args(args: argparse.Namespace) -> RunConfig:
             early_stopping_patience=args.early_stopping_patience or None, seed=args.seed,
         ),
         output=OutputConfig(output_dir=args.output_dir, run_name=args.run_name,
-                            overwrite=args.overwrite),
+                            overwrite=args.overwrite, export=args.export,
+                            export_name=args.export_name),
     )
 
 
@@ -118,6 +123,7 @@ def setup_logging() -> None:
 def _guarded(body: Callable[[], int]) -> int:
     """Runs a command, turning known errors into one line on stderr and an exit code."""
     from tfbert.data import DataError
+    from tfbert.export import ExportError
     from tfbert.model import ModelLoadError
     from tfbert.run_folder import RunFolderError
 
@@ -129,7 +135,7 @@ def _guarded(body: Callable[[], int]) -> int:
     except ModelLoadError as err:
         print(f"model error: {err}", file=sys.stderr)
         return EXIT_MODEL
-    except RunFolderError as err:
+    except (RunFolderError, ExportError) as err:
         print(f"run folder error: {err}", file=sys.stderr)
         return EXIT_RUN_FOLDER
 
@@ -232,6 +238,38 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
 
         metrics = evaluate_run(args.model, data_cfg, args.split, args.batch_size)
         print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics, "evaluation"))
+        return 0
+
+    return _guarded(body)
+
+
+def _version(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"version must be a positive integer or 'auto', got {text!r}")
+    return int(text)
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="export.py", description="Export a run as a SavedModel for TensorFlow Serving.")
+    parser.add_argument("--run", required=True, help="run folder written by train.py")
+    parser.add_argument("--version", type=_version, default=None,
+                        help="integer version folder; default 'auto' = next free number")
+    parser.add_argument("--name", default="classifier", help="model name (export/<name>/<version>)")
+    return parser
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    args = build_export_parser().parse_args(argv)
+
+    def body() -> int:
+        setup_logging()
+        from tfbert.export import export_run
+
+        result = export_run(args.run, version=args.version, model_name=args.name)
+        print(result.path)
         return 0
 
     return _guarded(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,14 @@ class OutputConfig:
     output_dir: str = "saved_models"
     run_name: str | None = None
     overwrite: bool = False
+    export: bool = True
+    export_name: str = "classifier"
 
     def __post_init__(self) -> None:
         if not self.output_dir:
             raise ValueError("output_dir must be non-empty")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.export_name):
+            raise ValueError(f"export_name {self.export_name!r}: use letters, digits, '.', '_', '-'")
         if self.run_name is not None:
             if not self.run_name or "/" in self.run_name or self.run_name in (".", ".."):
                 raise ValueError(f"run_name must be a plain folder name, got {self.run_name!r}")

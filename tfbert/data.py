@@ -39,7 +39,7 @@ class LabelSet:
 
     def __post_init__(self) -> None:
         if len(self.names) < 2:
-            raise DataError(f"a classifier needs at least two classes, found {list(self.names)}")
+            raise DataError(f"only one class found ({list(self.names)}); a classifier needs two or more")
 
     @property
     def id2label(self) -> dict[int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -25,9 +26,15 @@ def resolve_precision(precision: str) -> str:
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
 
 
-def set_precision(policy: str) -> None:
-    """Sets the global Keras dtype policy; must happen before the model is built."""
+@contextlib.contextmanager
+def precision_policy(policy: str):
+    """Sets the global Keras dtype policy (models built inside use it), restoring it on exit."""
+    previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _check_local(name_or_path: str) -> None:

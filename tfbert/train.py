@@ -21,8 +21,8 @@ from tfbert.model import (
     compile_model,
     load_tokenizer,
     max_positions,
+    precision_policy,
     resolve_precision,
-    set_precision,
 )
 from tfbert.run_folder import create_run_folder, default_run_name, write_json_atomic
 
@@ -64,17 +64,8 @@ def _evaluate_splits(model, datasets: dict, splits: Splits) -> dict:
     return metrics
 
 
-def run(cfg: RunConfig) -> RunResult:
-    """Fine-tunes `cfg.model` on `cfg.data` and leaves a complete run folder.
-
-    Raises:
-        DataError, ModelLoadError, RunFolderError: bad input, reported before any training.
-    """
-    start = time.monotonic()
-    cfg = resolve_config(cfg)
-    keras.utils.set_random_seed(cfg.train.seed)
-    set_precision(cfg.model.precision)
-
+def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
+    """Phases 1-6 of `run`, under the run's precision policy."""
     # 1. Data: read, clean and split before touching the run folder, so bad data leaves nothing.
     splits = load_splits(cfg.data)
     log.info("data: %s, %d classes %s", splits.sizes(), len(splits.labels), list(splits.labels.names))
@@ -122,3 +113,24 @@ def run(cfg: RunConfig) -> RunResult:
     for name in ("validation", "test"):
         print(format_metrics(metrics[name], name))
     return RunResult(folder.path, metrics, history.history, metrics["seconds"])
+
+
+def run(cfg: RunConfig) -> RunResult:
+    """Fine-tunes `cfg.model` on `cfg.data` and leaves a complete run folder.
+
+    Raises:
+        DataError, ModelLoadError, RunFolderError: bad input, reported before any training.
+    """
+    start = time.monotonic()
+    cfg = resolve_config(cfg)
+    keras.utils.set_random_seed(cfg.train.seed)
+    with precision_policy(cfg.model.precision):
+        result = _fine_tune(cfg, start)
+
+    # 7. Export a SavedModel for TF Serving (raw text in, probabilities and label out).
+    if cfg.output.export:
+        from tfbert.export import export_run
+
+        exported = export_run(result.run_dir, model_name=cfg.output.export_name)
+        log.info("SavedModel for TF Serving: %s", exported.path)
+    return result

@@ -1,0 +1,221 @@
+"""The TF Serving export: signatures, parity with the Keras model, and loading it the ways users do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfbert.cli import EXIT_RUN_FOLDER, export_main
+from tfbert.export import ExportError, export_run
+from tfbert.predict import Classifier
+
+TEXTS = ["the film was wonderful", "the movie was awful", "", "   ", "café naïve 中文 😀 <br />ok",
+         "good " * 500, "it was not bad at all !"]
+TENSORFLOW_TEXT_OPS = {"CaseFoldUTF8", "NormalizeUTF8", "FastBertNormalize",
+                       "WordpieceTokenizeWithOffsets", "RegexSplitWithOffsets",
+                       "FastWordpieceTokenizeWithOffsets"}
+
+
+@pytest.fixture(scope="module")
+def export_dir(trained_run) -> Path:
+    path = trained_run.run_dir / "export" / "classifier" / "1"
+    assert path.is_dir(), "train.run exports version 1 by default"
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(export_dir):
+    return tf.saved_model.load(str(export_dir))
+
+
+def test_layout_and_serving_files(export_dir):
+    base = export_dir.parent
+    assert sorted(p.name for p in base.iterdir()) == [
+        "1", "README.md", "batching_parameters.txt", "models.config"]
+    assert 'name: "classifier"' in (base / "models.config").read_text()
+    assert "max_batch_size" in (base / "batching_parameters.txt").read_text()
+    card = (base / "README.md").read_text()
+    assert "negative, positive" in card and "max length: 32" in card and "accuracy" in card
+
+
+def test_signatures_outputs_and_dtypes(loaded):
+    assert set(loaded.signatures) == {"serving_default", "token_ids"}
+    out = loaded.signatures["serving_default"](text=tf.constant(TEXTS))
+    assert out["probabilities"].dtype == tf.float32 and out["probabilities"].shape == (len(TEXTS), 2)
+    assert out["logits"].dtype == tf.float32
+    assert out["label_id"].dtype == tf.int32
+    assert out["label"].dtype == tf.string
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(axis=1), 1.0, atol=1e-5)
+    labels = [s.decode() for s in out["label"].numpy()]
+    assert labels[:2] == ["positive", "negative"]
+    assert all(label in ("negative", "positive") for label in labels)
+
+
+def test_raw_text_matches_keras_model_on_hf_tokens(trained_run, loaded):
+    expected = Classifier.from_run(trained_run.run_dir).predict_proba(TEXTS)
+    served = loaded.signatures["serving_default"](text=tf.constant(TEXTS))["probabilities"]
+    np.testing.assert_allclose(served.numpy(), expected, atol=1e-4)
+
+
+def test_token_id_signature_matches_text_signature(trained_run, loaded):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(trained_run.run_dir))
+    enc = tokenizer(TEXTS[:2], padding=True, truncation=True, max_length=32, return_tensors="np")
+    by_ids = loaded.signatures["token_ids"](**{k: tf.constant(v, tf.int32) for k, v in enc.items()})
+    by_text = loaded.signatures["serving_default"](text=tf.constant(TEXTS[:2]))
+    np.testing.assert_allclose(by_ids["probabilities"], by_text["probabilities"], atol=1e-5)
+    by_dict = loaded.classify_token_ids({k: tf.constant(v, tf.int32) for k, v in enc.items()})
+    np.testing.assert_allclose(by_dict["logits"], by_ids["logits"], atol=1e-6)
+
+
+def test_edge_inputs_are_defined(loaded):
+    empty = loaded.signatures["serving_default"](text=tf.constant([], tf.string))
+    assert empty["probabilities"].shape == (0, 2) and empty["label"].shape == (0,)
+    odd = loaded.signatures["serving_default"](
+        text=tf.constant([b"caf\xe9 \xff ok", "x" * 100_000, "\x00\x07\u200b"]))
+    assert np.isfinite(odd["probabilities"].numpy()).all()
+
+
+def test_versions_are_never_overwritten(trained_run):
+    base = trained_run.run_dir / "export" / "classifier"
+    with pytest.raises(ExportError, match="already exists"):
+        export_run(trained_run.run_dir, version=1)
+    assert export_main(["--run", str(trained_run.run_dir), "--version", "1"]) == EXIT_RUN_FOLDER
+    result = export_run(trained_run.run_dir)  # auto: next free number
+    assert result.version == 2 and (base / "2" / "saved_model.pb").exists()
+    assert not [p for p in base.iterdir() if p.name.startswith(".")], "no temp folders left"
+
+
+def test_warmup_requests_parse(export_dir):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    records = list(tf.data.TFRecordDataset(
+        str(export_dir / "assets.extra" / "tf_serving_warmup_requests")))
+    assert len(records) == 2
+    log_record = prediction_log_pb2.PredictionLog.FromString(records[0].numpy())
+    request = log_record.predict_log.request
+    assert request.model_spec.signature_name == "serving_default"
+    assert tf.make_ndarray(request.inputs["text"]).tolist() == [b"a short warm-up request"]
+
+
+def test_saved_model_cli_lists_both_signatures(export_dir):
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    done = subprocess.run([str(cli), "show", "--all", "--dir", str(export_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "signature_def['serving_default']" in done.stdout
+    assert "signature_def['token_ids']" in done.stdout
+    assert "inputs['text'] tensor_info:" in done.stdout
+
+
+def _run_isolated(code: str) -> subprocess.CompletedProcess:
+    """Runs code in a fresh Python where transformers and tensorflow_text cannot be imported."""
+    blocker = textwrap.dedent("""
+        import sys
+        class _Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("transformers", "tensorflow_text", "tfbert"):
+                    raise ImportError(f"{name} is blocked in this test")
+        sys.meta_path.insert(0, _Block())
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return subprocess.run([sys.executable, "-c", blocker + textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_stock_tensorflow_ops_only_and_tf1_session_loader(export_dir):
+    code = f"""
+        import json
+        import tensorflow as tf
+        from tensorflow.core.protobuf import saved_model_pb2
+        from tensorflow.python.framework import op_def_registry
+
+        path = {str(export_dir)!r}
+        proto = saved_model_pb2.SavedModel()
+        proto.ParseFromString(open(path + "/saved_model.pb", "rb").read())
+        ops = set()
+        for graph in proto.meta_graphs:
+            ops |= {{n.op for n in graph.graph_def.node}}
+            for fn in graph.graph_def.library.function:
+                ops |= {{n.op for n in fn.node_def}}
+        missing = sorted(op for op in ops if op_def_registry.get(op) is None)
+
+        # The C++ path TF Serving takes: a TF1 session, the serve tag, tensors by name.
+        with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+            meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+            sig = meta.signature_def["serving_default"]
+            fetch = {{k: v.name for k, v in sig.outputs.items()}}
+            out = sess.run(fetch, {{sig.inputs["text"].name: ["the film was wonderful", ""]}})
+        print(json.dumps({{"ops": sorted(ops), "missing": missing,
+                          "labels": [s.decode() for s in out["label"]],
+                          "shape": list(out["probabilities"].shape)}}))
+    """
+    done = _run_isolated(code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["missing"] == []
+    assert not set(result["ops"]) & (TENSORFLOW_TEXT_OPS | {"PyFunc", "EagerPyFunc"})
+    assert result["shape"] == [2, 2] and result["labels"][0] == "positive"
+
+
+def test_keras3_tfsmlayer_and_keras2_layer(export_dir):
+    code = f"""
+        import json
+        import keras
+        import tensorflow as tf
+        path = {str(export_dir)!r}
+        assert keras.__version__.startswith("3"), keras.__version__
+
+        # Keras 3: TFSMLayer inside the user's own functional model.
+        text = keras.Input(shape=(), dtype="string")
+        outputs = keras.layers.TFSMLayer(path, call_endpoint="classify_text")(text)
+        model = keras.Model(text, outputs["probabilities"])
+        k3 = model.predict(tf.constant(["the film was wonderful", "the movie was awful"]), verbose=0)
+
+        ids = {{"input_ids": keras.Input(shape=(None,), dtype="int32", name="input_ids"),
+               "attention_mask": keras.Input(shape=(None,), dtype="int32", name="attention_mask"),
+               "token_type_ids": keras.Input(shape=(None,), dtype="int32", name="token_type_ids")}}
+        id_layer = keras.layers.TFSMLayer(path, call_endpoint="classify_token_ids")
+        id_model = keras.Model(ids, id_layer(ids)["logits"])
+        print(json.dumps({{"k3": k3.tolist(), "id_out": list(id_model.output.shape)}}))
+    """
+    done = _run_isolated(code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    k3 = np.array(json.loads(done.stdout.strip().splitlines()[-1])["k3"])
+    assert k3.shape == (2, 2) and k3[0, 1] > 0.5 > k3[1, 1]
+
+    keras2 = f"""
+        import os
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import json
+        import tensorflow as tf
+        import tf_keras
+
+        class ExportedClassifier(tf_keras.layers.Layer):
+            '''The README's way to use the export inside Keras 2 (tf_keras) code.'''
+            def __init__(self, path, **kwargs):
+                super().__init__(trainable=False, **kwargs)
+                self.exported = tf.saved_model.load(path)
+            def call(self, text):
+                return self.exported.classify_text(text)["probabilities"]
+
+        text = tf_keras.Input(shape=(), dtype=tf.string)
+        model = tf_keras.Model(text, ExportedClassifier({str(export_dir)!r})(text))
+        probs = model.predict(tf.constant(["the film was wonderful", "the movie was awful"]),
+                              verbose=0)
+        print(json.dumps(probs.tolist()))
+    """
+    done = _run_isolated(keras2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    k2 = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(k2, k3, atol=1e-5)
