@@ -7,7 +7,7 @@ import pandas as pd
 import tensorflow as tf
 from transformers import AutoTokenizer
 
-from tfbert.features import make_dataset, padding_efficiency, tokenize_frame
+from tfbert.features import make_dataset, padding_efficiency, sort_by_length, tokenize_frame
 
 
 def _frame(texts):
@@ -67,3 +67,68 @@ def test_padding_efficiency_counts_real_tokens(tiny_model_dir):
     split = tokenize_frame(_frame(["good", "bad film"]), tokenizer, max_length=8, show_progress=False)
     dataset = make_dataset(split, batch_size=2, pad_token_id=0)
     assert padding_efficiency(dataset) == 7 / 8
+
+
+def _varied_split(tokenizer, n=120, max_length=64):
+    texts = [("the film was good " if i % 2 else "the movie was bad ") + "very " * (i * 7 % 50)
+             for i in range(n)]
+    return texts, tokenize_frame(_frame(texts), tokenizer, max_length, show_progress=False)
+
+
+def test_bucketing_bounds_shapes_and_keeps_every_example_once(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    _, split = _varied_split(tokenizer)
+    dataset = make_dataset(split, batch_size=8, pad_token_id=0, shuffle=True, seed=1,
+                           bucketing=True, pad_multiple=16)
+    seen, widths = [], set()
+    for features, labels in dataset:
+        ids = features["input_ids"].numpy()
+        widths.add(ids.shape[1])
+        real = features["attention_mask"].numpy().sum(axis=1)
+        assert ids.shape[1] - real.max() < 16  # padded to the bucket, not beyond it
+        for row, label in zip(ids, labels.numpy(), strict=True):
+            seen.append((tuple(row[row != 0]), int(label)))
+    assert widths <= {16, 32, 48, 64}
+    expected = sorted((tuple(split.columns["input_ids"][0][a:b]), int(label)) for a, b, label in
+                      zip(split.columns["input_ids"][1][:-1], split.columns["input_ids"][1][1:],
+                          split.labels, strict=True))
+    assert sorted(seen) == expected
+    assert padding_efficiency(dataset) > padding_efficiency(
+        make_dataset(split, batch_size=8, pad_token_id=0, shuffle=True, seed=1))
+
+
+def test_bucketed_epochs_differ_in_order(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    _, split = _varied_split(tokenizer)
+    dataset = make_dataset(split, batch_size=8, pad_token_id=0, shuffle=True, seed=1,
+                           bucketing=True)
+    first = [y.numpy().tolist() for _, y in dataset]
+    second = [y.numpy().tolist() for _, y in dataset]
+    assert first != second
+
+
+def test_sort_by_length_round_trip(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    _, split = _varied_split(tokenizer, n=30)
+    ordered, order = sort_by_length(split)
+    assert list(ordered.lengths()) == sorted(split.lengths())
+    values, offsets = split.columns["input_ids"]
+    sorted_values, sorted_offsets = ordered.columns["input_ids"]
+    for i, j in enumerate(order):
+        np.testing.assert_array_equal(sorted_values[sorted_offsets[i]:sorted_offsets[i + 1]],
+                                      values[offsets[j]:offsets[j + 1]])
+    assert list(ordered.labels) == list(split.labels[order])
+
+
+def test_bucketed_inference_matches_plain_padding(trained_run):
+    from tfbert.evaluate import predict_logits
+    from tfbert.predict import Classifier
+
+    classifier = Classifier.from_run(trained_run.run_dir)
+    texts, split = _varied_split(classifier.tokenizer, n=40, max_length=32)
+    plain, plain_labels = predict_logits(classifier.model, make_dataset(split, 8, 0))
+    ordered, order = sort_by_length(split)
+    bucketed, _ = predict_logits(classifier.model,
+                                 make_dataset(ordered, 8, 0, bucketing=True, pad_multiple=16))
+    np.testing.assert_allclose(bucketed, plain[order], atol=1e-5)
+    np.testing.assert_allclose(classifier.predict_logits(texts), plain, atol=1e-5)

@@ -74,6 +74,12 @@ def build_train_parser() -> argparse.ArgumentParser:
                        help="metric that picks the best epoch and drives early stopping")
     train.add_argument("--early-stopping-patience", type=int, default=2,
                        help="epochs without improvement before stopping; 0 disables")
+    train.add_argument("--no-bucketing", dest="bucketing", action="store_false",
+                       help="pad each batch to its longest text instead of length bucketing")
+    train.add_argument("--pad-multiple", type=int, default=16,
+                       help="bucket width: padded lengths are multiples of this")
+    train.add_argument("--jit-compile", action="store_true",
+                       help="compile the training step with XLA")
     train.add_argument("--seed", type=int, default=42)
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", default="saved_models")
@@ -100,7 +106,9 @@ def train_config_from_args(args: argparse.Namespace) -> RunConfig:
             epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
             learning_rate=args.learning_rate, weight_decay=args.weight_decay,
             warmup_ratio=args.warmup_ratio, monitor=args.monitor,
-            early_stopping_patience=args.early_stopping_patience or None, seed=args.seed,
+            early_stopping_patience=args.early_stopping_patience or None,
+            bucketing=args.bucketing, pad_multiple=args.pad_multiple,
+            jit_compile=args.jit_compile, seed=args.seed,
         ),
         output=OutputConfig(output_dir=args.output_dir, run_name=args.run_name,
                             overwrite=args.overwrite, export=args.export,

@@ -89,6 +89,9 @@ class TrainConfig:
     monitor: str = "val_f1"
     early_stopping_patience: int | None = 2
     shuffle_buffer: int = 10_000
+    bucketing: bool = True
+    pad_multiple: int = 16
+    jit_compile: bool = False
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -108,6 +111,8 @@ class TrainConfig:
             raise ValueError("early_stopping_patience must be at least 1 (or None to disable)")
         if self.shuffle_buffer < 1:
             raise ValueError("shuffle_buffer must be at least 1")
+        if not 1 <= self.pad_multiple <= 512:
+            raise ValueError(f"pad_multiple must be in [1, 512], got {self.pad_multiple}")
 
     @property
     def monitor_mode(self) -> str:

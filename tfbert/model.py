@@ -116,9 +116,11 @@ class Float32Crossentropy(keras.losses.Loss):
         )
 
 
-def compile_model(model, optimizer) -> None:
+def compile_model(model, optimizer, jit_compile: bool = False) -> None:
+    """Float32 loss from logits and a running accuracy for the progress bar; XLA on request."""
     model.compile(
         optimizer=optimizer,
         loss=Float32Crossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tfbert.evaluate import make_logits_fn
-from tfbert.features import make_dataset, tokenize_frame
+from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
 from tfbert.run_folder import open_run_folder, read_json
@@ -61,8 +61,14 @@ class Classifier:
         frame = pd.DataFrame({"text": list(texts), "label": 0})
         tokenized = tokenize_frame(frame, self.tokenizer, self.max_length,
                                    show_progress=len(texts) > 10_000)
-        dataset = make_dataset(tokenized, self.batch_size, self.tokenizer.pad_token_id or 0)
-        return np.concatenate([self._logits_fn(features).numpy() for features, _ in dataset])
+        # Neighbours in length order share batches with little padding; undo the order after.
+        ordered, order = sort_by_length(tokenized)
+        dataset = make_dataset(ordered, self.batch_size, self.tokenizer.pad_token_id or 0,
+                               bucketing=True)
+        logits = np.concatenate([self._logits_fn(features).numpy() for features, _ in dataset])
+        restored = np.empty_like(logits)
+        restored[order] = logits
+        return restored
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape `[len(texts), num_labels]`."""

@@ -13,7 +13,7 @@ from tfbert.callbacks import build_callbacks
 from tfbert.config import RunConfig
 from tfbert.data import DataError, Splits, load_splits
 from tfbert.evaluate import evaluate_logits, format_metrics, make_logits_fn, predict_logits
-from tfbert.features import make_dataset, tokenize_frame
+from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.keras import keras
 from tfbert.model import (
     build_model,
@@ -81,18 +81,24 @@ def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
     write_json_atomic(folder.labels, splits.labels.id2label)
     log.info("run folder: %s", folder.path)
 
-    # 3. Tokenize once; tf.data pipelines with per-batch padding.
+    # 3. Tokenize once; tf.data pipelines padded per batch (within length buckets by default).
     pad_id = tokenizer.pad_token_id or 0
     tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length)
                  for name in ("train", "validation", "test")}
     train_ds = make_dataset(tokenized["train"], cfg.train.batch_size, pad_id, shuffle=True,
-                            seed=cfg.train.seed, shuffle_buffer=cfg.train.shuffle_buffer)
-    eval_ds = {name: make_dataset(tokenized[name], cfg.train.eval_batch_size, pad_id)
-               for name in ("validation", "test")}
+                            seed=cfg.train.seed, shuffle_buffer=cfg.train.shuffle_buffer,
+                            bucketing=cfg.train.bucketing, pad_multiple=cfg.train.pad_multiple)
+    eval_ds = {}
+    for name in ("validation", "test"):  # evaluation order does not matter: sort by length
+        ordered, _ = sort_by_length(tokenized[name])
+        eval_ds[name] = make_dataset(ordered, cfg.train.eval_batch_size, pad_id,
+                                     bucketing=cfg.train.bucketing,
+                                     pad_multiple=cfg.train.pad_multiple)
 
     # 4. Optimizer (AdamW, warm-up + linear decay over every step) and compile.
     steps_per_epoch = math.ceil(len(tokenized["train"]) / cfg.train.batch_size)
-    compile_model(model, build_optimizer(cfg.train, steps_per_epoch * cfg.train.epochs))
+    compile_model(model, build_optimizer(cfg.train, steps_per_epoch * cfg.train.epochs),
+                  jit_compile=cfg.train.jit_compile)
 
     # 5. Fit; validation metrics, checkpoints, early stopping and logs come from callbacks.
     callbacks = build_callbacks(cfg.train, eval_ds["validation"], splits.labels.names,
