@@ -7,7 +7,13 @@ import pandas as pd
 import tensorflow as tf
 from transformers import AutoTokenizer
 
-from tfbert.features import make_dataset, padding_efficiency, sort_by_length, tokenize_frame
+from tfbert.features import (
+    make_dataset,
+    padding_efficiency,
+    sort_by_length,
+    steps_per_epoch,
+    tokenize_frame,
+)
 
 
 def _frame(texts):
@@ -46,11 +52,12 @@ def test_shuffle_changes_order_each_epoch_but_keeps_pairs(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     texts = [f"the film was {'good' if i % 2 else 'bad'} " + "very " * (i % 7) for i in range(40)]
     split = tokenize_frame(_frame(texts), tokenizer, max_length=32, show_progress=False)
-    dataset = make_dataset(split, batch_size=8, pad_token_id=0, shuffle=True, seed=3)
+    dataset = make_dataset(split, batch_size=8, pad_token_id=0, shuffle=True, seed=3, epochs=2)
+    batches = iter(dataset)
 
     def epoch():
         ids = []
-        for features, labels in dataset:
+        for features, labels in (next(batches) for _ in range(5)):
             for row, label in zip(features["input_ids"].numpy(), labels.numpy(), strict=True):
                 word = tokenizer.convert_ids_to_tokens(int(row[4]))
                 assert (word == "good") == bool(label)  # labels stay with their texts
@@ -100,11 +107,25 @@ def test_bucketing_bounds_shapes_and_keeps_every_example_once(tiny_model_dir):
 def test_bucketed_epochs_differ_in_order(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     _, split = _varied_split(tokenizer)
-    dataset = make_dataset(split, batch_size=8, pad_token_id=0, shuffle=True, seed=1,
-                           bucketing=True)
-    first = [y.numpy().tolist() for _, y in dataset]
-    second = [y.numpy().tolist() for _, y in dataset]
-    assert first != second
+    epochs = [[y.numpy().tolist() for _, y in make_dataset(
+        split, batch_size=8, pad_token_id=0, shuffle=True, seed=1, bucketing=True,
+        epochs=epoch + 1, start_epoch=epoch)] for epoch in range(2)]
+    assert epochs[0] != epochs[1]
+    assert sorted(sum(epochs[0], [])) == sorted(sum(epochs[1], []))
+
+
+def test_resume_position_continues_the_same_batch_sequence(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    _, split = _varied_split(tokenizer)
+    steps = steps_per_epoch(split, 8, bucketing=True, pad_multiple=16)
+    full = [f["input_ids"].numpy() for f, _ in make_dataset(
+        split, 8, 0, shuffle=True, seed=5, bucketing=True, epochs=3)]
+    assert len(full) == 3 * steps
+    resumed = [f["input_ids"].numpy() for f, _ in make_dataset(
+        split, 8, 0, shuffle=True, seed=5, bucketing=True, epochs=3, start_epoch=1, start_step=4)]
+    assert len(resumed) == 2 * steps - 4
+    for a, b in zip(full[steps + 4:], resumed, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_sort_by_length_round_trip(tiny_model_dir):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import tensorflow as tf
@@ -11,6 +12,7 @@ from tfbert.config import TrainConfig
 from tfbert.evaluate import evaluate_logits, make_logits_fn, predict_logits
 from tfbert.keras import keras
 from tfbert.metrics import COLLAPSE_ADVICE, detect_collapse
+from tfbert.run_folder import RunFolder, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ class ValidationMetrics(keras.callbacks.Callback):
         self._logits_fn = make_logits_fn(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _finite_loss(logs):  # diverged: no metrics, so no checkpoint of broken weights
+            return
         logits, labels = predict_logits(self.model, self.dataset, self._logits_fn)
         metrics = evaluate_logits(logits, labels, self.label_names)
         if logs is not None:
@@ -47,30 +51,131 @@ class ValidationMetrics(keras.callbacks.Callback):
             log.warning("\n%s\n!!! %s\n%s", "!" * 80, message, "!" * 80)
 
 
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Stops training at the first NaN/Inf loss and remembers where it happened."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad_step: tuple[int, int, float] | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.bad_step is None:
+            self.bad_step = (self._epoch + 1, batch + 1, float(loss))
+        super().on_batch_end(batch, logs)
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that also backs up at every epoch end when saving every N steps.
+
+    Keras saves either per epoch or per N steps; a run killed just after an epoch should not
+    repeat the tail of it, so the epoch end is always a backup point.
+    """
+
+    def __init__(self, backup_dir: Path, steps_per_epoch: int, save_every_steps: int):
+        super().__init__(str(backup_dir), save_freq=save_every_steps or steps_per_epoch,
+                         delete_checkpoint=False)
+        self.steps_per_epoch = steps_per_epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if _finite_loss(logs):  # never back up weights that already diverged
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if _finite_loss(logs):
+            self._backup(epoch=epoch, batch=self.steps_per_epoch - 1)
+
+
+def resume_position(backup_dir: Path, steps_per_epoch: int) -> tuple[int, int]:
+    """(epoch, step) at which a run backed up in `backup_dir` continues; (0, 0) if none.
+
+    Mirrors how Keras' BackupAndRestore reads its own checkpoint, so the input pipeline can
+    start at the very batch the restored model expects next.
+    """
+    latest = tf.train.latest_checkpoint(str(backup_dir / "chief"))
+    if latest is None:
+        return 0, 0
+    epoch = int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    batch = int(tf.train.load_variable(latest, "ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE"))
+    if epoch < 0 or batch < 0:
+        return 0, 0
+    return (epoch + 1, 0) if batch >= steps_per_epoch - 1 else (epoch, batch + 1)
+
+
+def _finite_loss(logs) -> bool:
+    loss = (logs or {}).get("loss")
+    return loss is None or math.isfinite(float(loss))
+
+
+class TrainingProgress(keras.callbacks.Callback):
+    """Keeps best-metric tracking and early-stopping patience across a resume.
+
+    Keras resets these at `on_train_begin`; this callback runs after the ones it restores and
+    saves their state at every epoch end, before the backup is written.
+    """
+
+    def __init__(self, path: Path, checkpoint, early_stopping, validation: ValidationMetrics):
+        super().__init__()
+        self.path = path
+        self.checkpoint = checkpoint
+        self.early_stopping = early_stopping
+        self.validation = validation
+
+    def on_train_begin(self, logs=None):
+        if not self.path.exists():
+            return
+        state = read_json(self.path)
+        self.checkpoint.best = state["checkpoint_best"]
+        if self.early_stopping is not None:
+            self.early_stopping.best = state["early_stopping_best"]
+            self.early_stopping.wait = state["early_stopping_wait"]
+        self.validation.collapse_warnings = state["collapse_warnings"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        es = self.early_stopping
+        write_json_atomic(self.path, {
+            "epoch": epoch + 1,
+            "checkpoint_best": float(self.checkpoint.best),
+            "early_stopping_best": None if es is None else float(es.best),
+            "early_stopping_wait": None if es is None else int(es.wait),
+            "collapse_warnings": self.validation.collapse_warnings,
+        })
+
+
 def build_callbacks(
     cfg: TrainConfig,
     validation: tf.data.Dataset,
     label_names: tuple[str, ...],
-    best_weights: Path,
-    history_csv: Path,
-    log_dir: Path,
+    folder: RunFolder,
+    steps_per_epoch: int,
+    resuming: bool,
 ) -> list[keras.callbacks.Callback]:
-    """Validation metrics first, then everything that reads them."""
-    best_weights.parent.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        ValidationMetrics(validation, label_names),
-        keras.callbacks.ModelCheckpoint(
-            str(best_weights), monitor=cfg.monitor, mode=cfg.monitor_mode,
-            save_best_only=True, save_weights_only=True, verbose=1,
-        ),
-        keras.callbacks.CSVLogger(str(history_csv)),
-        keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False,
-                                    update_freq="epoch", profile_batch=0),
-        keras.callbacks.TerminateOnNaN(),
-    ]  # Keras appends its progress bar last, so the epoch line shows the val metrics too.
+    """Validation metrics first, then everything that reads them; resume state last."""
+    folder.best_weights.parent.mkdir(parents=True, exist_ok=True)
+    metrics = ValidationMetrics(validation, label_names)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(folder.best_weights), monitor=cfg.monitor, mode=cfg.monitor_mode,
+        save_best_only=True, save_weights_only=True, verbose=1,
+    )
+    early_stopping = None
     if cfg.early_stopping_patience:
-        callbacks.insert(2, keras.callbacks.EarlyStopping(
+        early_stopping = keras.callbacks.EarlyStopping(
             monitor=cfg.monitor, mode=cfg.monitor_mode,
             patience=cfg.early_stopping_patience, verbose=1,
-        ))
+        )
+    callbacks = [
+        StopOnNaN(),
+        metrics,
+        checkpoint,
+        *([early_stopping] if early_stopping else []),
+        keras.callbacks.CSVLogger(str(folder.history), append=resuming),
+        keras.callbacks.TensorBoard(log_dir=str(folder.logs), write_graph=False,
+                                    update_freq="epoch", profile_batch=0),
+        TrainingProgress(folder.progress, checkpoint, early_stopping, metrics),
+        ResumableBackup(folder.backup, steps_per_epoch, cfg.save_every_steps),
+    ]  # Keras appends its progress bar last, so the epoch line shows the val metrics too.
     return callbacks

@@ -1,7 +1,7 @@
 """Command lines of the scripts: argument parsing into configs, and exit codes for errors.
 
 Exit codes: 0 success, 2 usage error (bad flags or values), 3 data error, 4 model error,
-5 run-folder error.
+5 run-folder or export error, 6 training diverged (NaN/Inf loss).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tfbert.config import (
     TrainConfig,
 )
 
-EXIT_USAGE, EXIT_DATA, EXIT_MODEL, EXIT_RUN_FOLDER = 2, 3, 4, 5
+EXIT_USAGE, EXIT_DATA, EXIT_MODEL, EXIT_RUN_FOLDER, EXIT_DIVERGED = 2, 3, 4, 5, 6
 log = logging.getLogger("tfbert")
 
 
@@ -80,10 +80,16 @@ def build_train_parser() -> argparse.ArgumentParser:
                        help="bucket width: padded lengths are multiples of this")
     train.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA")
+    train.add_argument("--save-every-steps", type=int, default=0,
+                       help="also back up for resume every N steps (0: at epoch ends only)")
+    train.add_argument("--deterministic", action="store_true",
+                       help="deterministic TensorFlow ops: identical results for the same seed")
     train.add_argument("--seed", type=int, default=42)
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", default="saved_models")
-    output.add_argument("--run-name", default=None, help="default: <model>-<UTC time>")
+    output.add_argument("--run-name", default=None,
+                        help="default: <model>-<data>-<config hash>, so re-running the same "
+                             "command resumes an interrupted run")
     output.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     output.add_argument("--no-export", dest="export", action="store_false",
                         help="skip the SavedModel export at the end")
@@ -108,7 +114,8 @@ def train_config_from_args(args: argparse.Namespace) -> RunConfig:
             warmup_ratio=args.warmup_ratio, monitor=args.monitor,
             early_stopping_patience=args.early_stopping_patience or None,
             bucketing=args.bucketing, pad_multiple=args.pad_multiple,
-            jit_compile=args.jit_compile, seed=args.seed,
+            jit_compile=args.jit_compile, save_every_steps=args.save_every_steps,
+            deterministic=args.deterministic, seed=args.seed,
         ),
         output=OutputConfig(output_dir=args.output_dir, run_name=args.run_name,
                             overwrite=args.overwrite, export=args.export,
@@ -134,6 +141,7 @@ def _guarded(body: Callable[[], int]) -> int:
     from tfbert.export import ExportError
     from tfbert.model import ModelLoadError
     from tfbert.run_folder import RunFolderError
+    from tfbert.train import TrainingDivergedError
 
     try:
         return body()
@@ -146,6 +154,9 @@ def _guarded(body: Callable[[], int]) -> int:
     except (RunFolderError, ExportError) as err:
         print(f"run folder error: {err}", file=sys.stderr)
         return EXIT_RUN_FOLDER
+    except TrainingDivergedError as err:
+        print(f"training diverged: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:

@@ -88,10 +88,11 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     monitor: str = "val_f1"
     early_stopping_patience: int | None = 2
-    shuffle_buffer: int = 10_000
     bucketing: bool = True
     pad_multiple: int = 16
     jit_compile: bool = False
+    save_every_steps: int = 0
+    deterministic: bool = False
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -109,8 +110,9 @@ class TrainConfig:
             raise ValueError(f"monitor must be one of {MONITOR_METRICS}, got {self.monitor!r}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError("early_stopping_patience must be at least 1 (or None to disable)")
-        if self.shuffle_buffer < 1:
-            raise ValueError("shuffle_buffer must be at least 1")
+        if self.save_every_steps < 0:
+            raise ValueError(f"save_every_steps must be 0 (epoch ends only) or more, "
+                             f"got {self.save_every_steps}")
         if not 1 <= self.pad_multiple <= 512:
             raise ValueError(f"pad_multiple must be in [1, 512], got {self.pad_multiple}")
 
@@ -150,6 +152,13 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """A short hash of what determines the run's results (everything but the output)."""
+        import hashlib
+
+        parts = {k: v for k, v in self.to_dict().items() if k != "output"}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:

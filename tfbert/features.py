@@ -58,30 +58,33 @@ def tokenize_frame(
     return TokenizedSplit(columns=columns, labels=np.asarray(frame["label"], dtype=np.int32))
 
 
-def _slice_dataset(split: TokenizedSplit) -> tf.data.Dataset:
-    features = {
-        key: tf.RaggedTensor.from_row_splits(values, offsets)
-        for key, (values, offsets) in split.columns.items()
-    }
-    dataset = tf.data.Dataset.from_tensor_slices((features, split.labels))
-    # Slices of a ragged tensor carry a RaggedTensorSpec that padded_batch refuses; passing
-    # them through a map turns them into plain 1-D tensors.
-    return dataset.map(lambda f, y: (dict(f), y))
+def plan_batches(
+    lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int, epoch: int,
+    bucketing: bool, pad_multiple: int,
+) -> list[np.ndarray]:
+    """Which examples form each batch of one epoch, as index arrays, in batch order.
 
-
-def _padding_values(split: TokenizedSplit, pad_token_id: int):
-    return ({key: tf.constant(pad_token_id if key == "input_ids" else 0, tf.int32)
-             for key in split.columns}, tf.constant(0, tf.int32))
-
-
-def _round_up(features: dict, labels: tf.Tensor, multiple: int, pad_token_id: int):
-    """Pads a batch's length up to a multiple, so few distinct shapes reach the model."""
-    length = tf.shape(features["input_ids"])[1]
-    extra = (multiple - length % multiple) % multiple
-    padded = {key: tf.pad(value, [[0, 0], [0, extra]],
-                          constant_values=pad_token_id if key == "input_ids" else 0)
-              for key, value in features.items()}
-    return padded, labels
+    The plan depends only on (seed, epoch), never on what ran before: a run resumed at any
+    step sees exactly the batches an uninterrupted run would. With bucketing, batches are
+    drawn from one length bucket (`pad_multiple` tokens wide), examples shuffled within it and
+    the batches shuffled across buckets; bucket sizes do not depend on the seed, so every epoch
+    has the same number of batches.
+    """
+    n = len(lengths)
+    rng = np.random.default_rng([seed, epoch])
+    if not bucketing:
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    buckets = (np.maximum(lengths, 1) - 1) // pad_multiple
+    batches = []
+    for bucket in np.unique(buckets):
+        members = np.flatnonzero(buckets == bucket)
+        if shuffle:
+            members = rng.permutation(members)
+        batches += [members[i:i + batch_size] for i in range(0, len(members), batch_size)]
+    if not shuffle:
+        return batches
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def make_dataset(
@@ -89,43 +92,47 @@ def make_dataset(
     batch_size: int,
     pad_token_id: int,
     shuffle: bool = False,
-    seed: int | None = None,
-    shuffle_buffer: int = 10_000,
+    seed: int = 0,
     bucketing: bool = False,
     pad_multiple: int = 16,
+    epochs: int = 1,
+    start_epoch: int = 0,
+    start_step: int = 0,
 ) -> tf.data.Dataset:
-    """Builds `(features, labels)` batches; no text is padded beyond what its batch needs.
+    """`(features, labels)` batches for epochs `start_epoch..epochs-1`, from `start_step` on.
 
-    Without bucketing each batch is padded to its own longest text (dynamic padding). With
-    bucketing, training batches are drawn from one length bucket (width `pad_multiple`) after
-    a shuffle of all examples, then the batches themselves are shuffled; lengths become
-    multiples of `pad_multiple`, so only a few shapes exist. For evaluation, pass a split
-    sorted by length (`sort_by_length`) and bucketing only rounds the lengths up.
+    Each batch is padded to its own longest text (dynamic padding); with bucketing, lengths
+    are rounded up to a multiple of `pad_multiple`, so only a few shapes reach the model.
+    Without shuffling, batches keep the split's order (sort it by length for inference).
     """
-    dataset = _slice_dataset(split)
-    padding = _padding_values(split, pad_token_id)
-    if shuffle:
-        # A fresh order every epoch; the seed makes the sequence of orders repeatable.
-        dataset = dataset.shuffle(min(shuffle_buffer, len(split)), seed=seed,
-                                  reshuffle_each_iteration=True)
-    if bucketing and shuffle:
-        longest = int(split.lengths().max()) if len(split) else pad_multiple
-        top = -(-longest // pad_multiple) * pad_multiple
-        boundaries = list(range(pad_multiple + 1, top + 2, pad_multiple))
-        dataset = dataset.bucket_by_sequence_length(
-            lambda features, _: tf.shape(features["input_ids"])[0],
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padding_values=padding, pad_to_bucket_boundary=True,
-        )
-        # Buckets fill at different rates; shuffling whole batches hides which filled first.
-        dataset = dataset.shuffle(64, seed=None if seed is None else seed + 1,
-                                  reshuffle_each_iteration=True)
-    else:
-        dataset = dataset.padded_batch(batch_size, padding_values=padding)
-        if bucketing:
-            dataset = dataset.map(lambda f, y: _round_up(f, y, pad_multiple, pad_token_id))
+    plan = [batch for epoch in range(start_epoch, epochs)
+            for batch in plan_batches(split.lengths(), batch_size, shuffle, seed, epoch,
+                                      bucketing, pad_multiple)][start_step:]
+    sizes = np.array([len(b) for b in plan], dtype=np.int64)
+    flat = np.concatenate(plan) if plan else np.zeros((0,), np.int64)
+    batches = tf.RaggedTensor.from_row_lengths(flat, sizes)
+    columns = {key: tf.RaggedTensor.from_row_splits(values, offsets)
+               for key, (values, offsets) in split.columns.items()}
+    labels = tf.constant(split.labels, tf.int32)
+    multiple = pad_multiple if bucketing else 1
+
+    def gather(indices: tf.Tensor):
+        rows = {key: tf.gather(column, indices) for key, column in columns.items()}
+        longest = tf.reduce_max(rows["input_ids"].row_lengths())
+        width = (longest + multiple - 1) // multiple * multiple
+        features = {key: rt.to_tensor(default_value=pad_token_id if key == "input_ids" else 0,
+                                      shape=tf.stack([tf.shape(indices, tf.int64)[0], width]))
+                    for key, rt in rows.items()}
+        return features, tf.gather(labels, indices)
+
+    dataset = tf.data.Dataset.from_tensor_slices(batches)
+    dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(split: TokenizedSplit, batch_size: int, bucketing: bool, pad_multiple: int) -> int:
+    """Batches in one training epoch; the same for every epoch and seed."""
+    return len(plan_batches(split.lengths(), batch_size, False, 0, 0, bucketing, pad_multiple))
 
 
 def sort_by_length(split: TokenizedSplit) -> tuple[TokenizedSplit, np.ndarray]:

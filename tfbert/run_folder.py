@@ -7,6 +7,7 @@ Layout of `<output_dir>/<run_name>/`:
     history.csv                                 one row per epoch (loss, val metrics, lr)
     metrics.json                                validation and test metrics
     checkpoints/                                the best weights seen so far
+    backup/                                     resume state while training (removed at the end)
     logs/                                       TensorBoard event files
 """
 
@@ -15,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,14 @@ class RunFolder:
         return self.checkpoints / "best.weights.h5"
 
     @property
+    def backup(self) -> Path:
+        return self.path / "backup"
+
+    @property
+    def progress(self) -> Path:
+        return self.backup / "progress.json"
+
+    @property
     def logs(self) -> Path:
         return self.path / "logs"
 
@@ -69,31 +78,49 @@ class RunFolder:
         return self.metrics.exists() and (self.path / "tf_model.h5").exists()
 
 
-def default_run_name(model_name_or_path: str) -> str:
-    """`<model>-<UTC time>`, e.g. `all-MiniLM-L6-v2-20261125-213001`."""
-    base = Path(model_name_or_path.rstrip("/")).name or "model"
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", base)
-    return f"{base}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text.rstrip("/")).name or "x").strip("-")
 
 
-def create_run_folder(output_dir: str | Path, run_name: str, overwrite: bool) -> RunFolder:
-    """Creates the run folder, refusing to mix a new run into an existing one.
+def default_run_name(model_name_or_path: str, data_source: str, fingerprint: str) -> str:
+    """`<model>-<data>-<config hash>`, e.g. `all-MiniLM-L6-v2-imdb-3fa9c2d1`.
 
-    Raises:
-        RunFolderError: the folder exists and holds files while `overwrite` is False.
+    The same command gives the same name, so re-running it resumes or reports the run.
     """
-    path = Path(output_dir) / run_name
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise RunFolderError(
-            f"run folder {path} already exists; pass --overwrite to replace it "
-            "or choose another --run-name"
-        )
-    if path.exists() and overwrite:
-        import shutil
+    return f"{_slug(model_name_or_path)}-{_slug(data_source)}-{fingerprint}"
 
+
+def prepare_run_folder(output_dir: str | Path, run_name: str, run_config: dict,
+                       overwrite: bool) -> tuple[RunFolder, bool]:
+    """Creates the run folder, or reopens an interrupted run of the same configuration.
+
+    Returns:
+        The folder, and True when training should resume from its backup.
+    Raises:
+        RunFolderError: the run is already complete, or the folder holds something else.
+    """
+    folder = RunFolder(Path(output_dir) / run_name)
+    path = folder.path
+    if path.exists() and overwrite:
         shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return RunFolder(path)
+    if not path.exists() or not any(path.iterdir()):
+        path.mkdir(parents=True, exist_ok=True)
+        return folder, False
+    if folder.is_complete():
+        raise RunFolderError(
+            f"run {path} is already complete (metrics.json and the model are there); "
+            "pass --overwrite to train it again or choose another --run-name"
+        )
+    saved = read_json(folder.run_config) if folder.run_config.exists() else None
+    wanted = json.loads(json.dumps(run_config))  # tuples become lists, as in the saved file
+    same = saved is not None and {k: v for k, v in saved.items() if k != "output"} == \
+        {k: v for k, v in wanted.items() if k != "output"}
+    if not same:
+        raise RunFolderError(
+            f"run folder {path} holds a different or unknown run; pass --overwrite to "
+            "replace it or choose another --run-name"
+        )
+    return folder, folder.backup.exists()
 
 
 def open_run_folder(path: str | Path) -> RunFolder:

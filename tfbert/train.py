@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfbert.callbacks import build_callbacks
+import tensorflow as tf
+
+from tfbert.callbacks import build_callbacks, resume_position
 from tfbert.config import RunConfig
 from tfbert.data import DataError, Splits, load_splits
 from tfbert.evaluate import evaluate_logits, format_metrics, make_logits_fn, predict_logits
-from tfbert.features import make_dataset, sort_by_length, tokenize_frame
+from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
 from tfbert.keras import keras
 from tfbert.model import (
     build_model,
@@ -24,7 +26,7 @@ from tfbert.model import (
     precision_policy,
     resolve_precision,
 )
-from tfbert.run_folder import create_run_folder, default_run_name, write_json_atomic
+from tfbert.run_folder import default_run_name, prepare_run_folder, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,34 @@ class RunResult:
     seconds: float
 
 
+class TrainingDivergedError(Exception):
+    """The loss became NaN or infinite; the best checkpoint so far is kept."""
+
+
 def resolve_config(cfg: RunConfig) -> RunConfig:
-    """Fills the choices made at run time (run name, precision) so the saved config repeats them."""
-    output = cfg.output
-    if output.run_name is None:
-        output = dataclasses.replace(output, run_name=default_run_name(cfg.model.name_or_path))
+    """Fills the choices made at run time (precision, run name) so the saved config repeats them."""
     model = dataclasses.replace(cfg.model, precision=resolve_precision(cfg.model.precision))
-    return dataclasses.replace(cfg, output=output, model=model)
+    cfg = dataclasses.replace(cfg, model=model)
+    if cfg.output.run_name is None:
+        name = default_run_name(cfg.model.name_or_path, cfg.data.sources[0], cfg.fingerprint())
+        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, run_name=name))
+    return cfg
+
+
+def _trim_history(path: Path, epochs_done: int) -> None:
+    """Drops history rows of epochs a resumed run is about to repeat."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    write_text_atomic(path, "".join(lines[:1 + epochs_done]))
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    import csv
+
+    with open(path, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
 
 
 def _check_max_length(model, max_length: int) -> None:
@@ -76,18 +99,16 @@ def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
     _check_max_length(model, cfg.data.max_length)
     log.info("model: %s (%s)", cfg.model.name_or_path, cfg.model.precision)
 
-    folder = create_run_folder(cfg.output.output_dir, cfg.output.run_name, cfg.output.overwrite)
+    folder, resuming = prepare_run_folder(cfg.output.output_dir, cfg.output.run_name,
+                                          cfg.to_dict(), cfg.output.overwrite)
     cfg.save(folder.run_config)
     write_json_atomic(folder.labels, splits.labels.id2label)
-    log.info("run folder: %s", folder.path)
+    log.info("run folder: %s%s", folder.path, " (resuming)" if resuming else "")
 
     # 3. Tokenize once; tf.data pipelines padded per batch (within length buckets by default).
     pad_id = tokenizer.pad_token_id or 0
     tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length)
                  for name in ("train", "validation", "test")}
-    train_ds = make_dataset(tokenized["train"], cfg.train.batch_size, pad_id, shuffle=True,
-                            seed=cfg.train.seed, shuffle_buffer=cfg.train.shuffle_buffer,
-                            bucketing=cfg.train.bucketing, pad_multiple=cfg.train.pad_multiple)
     eval_ds = {}
     for name in ("validation", "test"):  # evaluation order does not matter: sort by length
         ordered, _ = sort_by_length(tokenized[name])
@@ -96,29 +117,49 @@ def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
                                      pad_multiple=cfg.train.pad_multiple)
 
     # 4. Optimizer (AdamW, warm-up + linear decay over every step) and compile.
-    steps_per_epoch = math.ceil(len(tokenized["train"]) / cfg.train.batch_size)
-    compile_model(model, build_optimizer(cfg.train, steps_per_epoch * cfg.train.epochs),
+    steps = steps_per_epoch(tokenized["train"], cfg.train.batch_size, cfg.train.bucketing,
+                            cfg.train.pad_multiple)
+    compile_model(model, build_optimizer(cfg.train, steps * cfg.train.epochs),
                   jit_compile=cfg.train.jit_compile)
 
-    # 5. Fit; validation metrics, checkpoints, early stopping and logs come from callbacks.
+    # 5. Fit from where a backup left off (or the start); the batch plan depends only on
+    # (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
+    start_epoch, start_step = resume_position(folder.backup, steps) if resuming else (0, 0)
+    if resuming:
+        log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step + 1)
+        _trim_history(folder.history, start_epoch)
+    train_ds = make_dataset(tokenized["train"], cfg.train.batch_size, pad_id, shuffle=True,
+                            seed=cfg.train.seed, bucketing=cfg.train.bucketing,
+                            pad_multiple=cfg.train.pad_multiple, epochs=cfg.train.epochs,
+                            start_epoch=start_epoch, start_step=start_step)
     callbacks = build_callbacks(cfg.train, eval_ds["validation"], splits.labels.names,
-                                folder.best_weights, folder.history, folder.logs)
-    history = model.fit(train_ds, epochs=cfg.train.epochs, callbacks=callbacks, verbose=1)
+                                folder, steps, resuming)
+    model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps, callbacks=callbacks,
+              verbose=1)
+    diverged = callbacks[0].bad_step
+    if diverged:
+        raise TrainingDivergedError(
+            f"loss became {diverged[2]} at epoch {diverged[0]}, step {diverged[1]}; training "
+            f"stopped. The best checkpoint so far is kept in {folder.checkpoints}. Lower "
+            "--learning-rate or raise --warmup-ratio, then run again with --overwrite"
+        )
 
     # 6. Keep the best epoch's weights, save in save_pretrained form, evaluate.
     if folder.best_weights.exists():
         model.load_weights(str(folder.best_weights))
+    history = _read_history(folder.history)
     metrics = _evaluate_splits(model, eval_ds, splits)
-    metrics["collapse_warnings"] = callbacks[0].collapse_warnings
+    metrics["collapse_warnings"] = callbacks[1].collapse_warnings
     metrics["train_examples"] = len(tokenized["train"])
-    metrics["epochs_run"] = len(history.history.get("loss", []))
-    metrics["seconds"] = round(time.monotonic() - start, 1)
+    metrics["epochs_run"] = len(history.get("loss", []))
+    metrics["seconds_this_process"] = round(time.monotonic() - start, 1)
     model.save_pretrained(str(folder.path))
     tokenizer.save_pretrained(str(folder.path))
-    write_json_atomic(folder.metrics, metrics)
+    write_json_atomic(folder.metrics, metrics)  # written last: marks the run complete
+    shutil.rmtree(folder.backup, ignore_errors=True)
     for name in ("validation", "test"):
         print(format_metrics(metrics[name], name))
-    return RunResult(folder.path, metrics, history.history, metrics["seconds"])
+    return RunResult(folder.path, metrics, history, metrics["seconds_this_process"])
 
 
 def run(cfg: RunConfig) -> RunResult:
@@ -126,10 +167,13 @@ def run(cfg: RunConfig) -> RunResult:
 
     Raises:
         DataError, ModelLoadError, RunFolderError: bad input, reported before any training.
+        TrainingDivergedError: the loss became NaN or infinite.
     """
     start = time.monotonic()
     cfg = resolve_config(cfg)
     keras.utils.set_random_seed(cfg.train.seed)
+    if cfg.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
     with precision_policy(cfg.model.precision):
         result = _fine_tune(cfg, start)
 
