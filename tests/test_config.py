@@ -43,3 +43,21 @@ def test_round_trip_through_json(tmp_path):
 def test_unknown_keys_are_refused():
     with pytest.raises(ValueError, match="unknown train config keys"):
         RunConfig.from_dict({"train": {"epochz": 3}})
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    import os
+
+    from tfbert.run_folder import write_json_atomic
+
+    target = tmp_path / "metrics.json"
+    write_json_atomic(target, {"accuracy": 0.5})
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        write_json_atomic(target, {"accuracy": 0.9})
+    assert target.read_text().strip().endswith("}") and '"accuracy": 0.5' in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

@@ -165,3 +165,44 @@ def test_eval_split_uses_the_models_labels(toy_data_dir):
     assert len(frame) == 40 and set(frame["label"]) == {0, 1}
     with pytest.raises(DataError, match="labels outside"):
         load_eval_split(_cfg(toy_data_dir), LabelSet(("bad", "good")))
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path, caplog):
+    rows = [b"text,label"] + [f"review {i},{i % 2}".encode() for i in range(20)]
+    rows[3] = b"caf\xe9 au lait \xff\xfe,0"
+    (tmp_path / "train.csv").write_bytes(b"\n".join(rows) + b"\n")
+    with caplog.at_level("WARNING"):
+        splits = load_splits(_cfg(tmp_path / "train.csv", val_size=3, test_size=3))
+    texts = set(pd.concat([splits.train, splits.validation, splits.test])["text"])
+    assert "caf\ufffd au lait \ufffd\ufffd" in texts
+    assert "replaced 3 invalid UTF-8 byte sequences" in caplog.text
+    with pytest.raises(DataError, match="3 invalid UTF-8 byte sequences"):
+        load_splits(_cfg(tmp_path / "train.csv", val_size=3, test_size=3, strict=True))
+
+
+def test_strict_refuses_empty_texts_and_names_rows(tmp_path):
+    frame = toy_reviews(20)
+    frame.loc[4, "text"] = "  "
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(DataError, match=r"1 rows with an empty text or no label \(data rows 5\)"):
+        load_splits(_cfg(tmp_path / "train.csv", strict=True))
+
+
+def test_corrupt_parquet_and_empty_split(tmp_path):
+    (tmp_path / "train.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataError, match="cannot be read as parquet"):
+        load_splits(_cfg(tmp_path / "train.parquet"))
+    toy_reviews(20).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": ["  ", ""], "label": ["positive", "negative"]}).to_csv(
+        tmp_path / "test.csv", index=False)
+    with pytest.raises(DataError, match="no usable rows"):
+        load_splits(_cfg(f"train={tmp_path / 'train.csv'}", f"test={tmp_path / 'test.csv'}"))
+
+
+def test_unknown_label_error_names_the_file_and_row(tmp_path):
+    toy_reviews(20).to_csv(tmp_path / "train.csv", index=False)
+    bad = toy_reviews(10)
+    bad.loc[6, "label"] = "neutral"
+    bad.to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(DataError, match=r"test.csv: labels outside .*neutral \(first at usable row 7\)"):
+        load_splits(_cfg(tmp_path))

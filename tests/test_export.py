@@ -219,3 +219,16 @@ def test_keras3_tfsmlayer_and_keras2_layer(export_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     k2 = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(k2, k3, atol=1e-5)
+
+
+def test_interrupted_export_leaves_no_version(trained_run, monkeypatch):
+    base = trained_run.run_dir / "export" / "classifier"
+    before = sorted(p.name for p in base.iterdir())
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("simulated kill during save")
+
+    monkeypatch.setattr(tf.saved_model, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export_run(trained_run.run_dir, version=9)
+    assert sorted(p.name for p in base.iterdir()) == before

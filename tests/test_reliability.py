@@ -148,3 +148,24 @@ def test_finished_run_is_not_retrained_and_other_configs_are_refused(
     assert train_main(args[:-2] + ["--output-dir", str(tmp_path), "--run-name", run_dir.name,
                                    "--learning-rate", "1e-3"]) == EXIT_RUN_FOLDER
     assert "different or unknown run" in capsys.readouterr().err
+
+
+def test_tokenizer_from_another_model_is_refused(tiny_model_dir, toy_data_dir, tmp_path, capsys):
+    import shutil
+
+    from transformers import BertTokenizerFast
+
+    from tfbert.cli import EXIT_MODEL
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_model_dir, mixed)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (mixed / name).unlink()
+    words = (mixed / "vocab.txt").read_text().splitlines() + [f"extra{i}" for i in range(100)]
+    (mixed / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizerFast(vocab_file=str(mixed / "vocab.txt")).save_pretrained(str(mixed))
+    code = train_main(["--model", str(mixed), "--data", str(toy_data_dir), "--epochs", "1",
+                       "--output-dir", str(tmp_path / "runs")])
+    assert code == EXIT_MODEL
+    assert "the tokenizer files belong to another model" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -59,6 +59,9 @@ def build_train_parser() -> argparse.ArgumentParser:
                       help="validation examples (or fraction of train when carved from it)")
     data.add_argument("--test-size", type=int, default=None, help="stratified subset of test")
     data.add_argument("--max-length", type=int, default=256, help="tokens per text, truncated")
+    data.add_argument("--strict", action="store_true",
+                      help="stop on empty texts, missing labels or invalid UTF-8 instead of "
+                           "dropping/replacing them")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=DEFAULT_MODEL, help="hub name or local folder")
     model.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -105,7 +108,7 @@ def train_config_from_args(args: argparse.Namespace) -> RunConfig:
             sources=tuple(args.data), text_column=args.text_column,
             label_column=args.label_column, label_names=args.label_names,
             train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
-            max_length=args.max_length, seed=args.seed,
+            max_length=args.max_length, strict=args.strict, seed=args.seed,
         ),
         model=ModelConfig(name_or_path=args.model, precision=args.precision),
         train=TrainConfig(

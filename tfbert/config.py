@@ -33,7 +33,8 @@ class DataConfig:
 
     `sources` holds one hub data set name, one local path, or several `split=path` items.
     Sizes are example counts (stratified by label); `val_size` may also be a fraction of
-    train, used when the data has no validation split of its own.
+    train, used when the data has no validation split of its own. `strict` turns dropped rows
+    (empty texts, missing labels) and invalid UTF-8 into errors instead of warnings.
     """
 
     sources: tuple[str, ...] = (DEFAULT_DATA,)
@@ -44,6 +45,7 @@ class DataConfig:
     val_size: float | int = 0.1
     test_size: int | None = None
     max_length: int = 256
+    strict: bool = False
     seed: int = 42
 
     def __post_init__(self) -> None:

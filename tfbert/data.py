@@ -6,6 +6,8 @@ split (`train`, `validation`, `test`), plus a `LabelSet` that names the ids.
 
 from __future__ import annotations
 
+import codecs
+import io
 import logging
 import re
 from dataclasses import dataclass
@@ -69,30 +71,49 @@ class Splits:
 # ---------------------------------------------------------------------------- reading sources
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    """Reads one local file by its suffix."""
+def decode_utf8(data: bytes) -> tuple[str, int]:
+    """Decodes UTF-8, replacing each invalid byte sequence with U+FFFD; returns the count too."""
+    bad = 0
+
+    def count_and_replace(error: UnicodeDecodeError) -> tuple[str, int]:
+        nonlocal bad
+        bad += 1
+        return "\ufffd", error.end
+
+    codecs.register_error("tfbert.count_replace", count_and_replace)
+    return data.decode("utf-8", errors="tfbert.count_replace"), bad
+
+
+def _read_table(path: Path, strict: bool) -> pd.DataFrame:
+    """Reads one local file by its suffix; text files are decoded as UTF-8 with replacement."""
     suffix = path.suffix.lower()
+    if suffix not in FILE_TYPES:
+        raise DataError(
+            f"{path}: unknown file type {suffix or '(none)'}; use one of {', '.join(FILE_TYPES)}"
+        )
     try:
-        if suffix == ".csv":
-            return pd.read_csv(path, encoding="utf-8", encoding_errors="replace")
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t", encoding="utf-8", encoding_errors="replace")
-        if suffix == ".jsonl":
-            return pd.read_json(path, lines=True, encoding="utf-8", encoding_errors="replace")
-        if suffix == ".json":
-            try:
-                return pd.read_json(path, encoding="utf-8", encoding_errors="replace")
-            except ValueError:
-                return pd.read_json(path, lines=True, encoding="utf-8", encoding_errors="replace")
         if suffix == ".parquet":
             return pd.read_parquet(path)
+        text, bad = decode_utf8(path.read_bytes())
+        if bad:
+            if strict:
+                raise DataError(f"{path}: {bad} invalid UTF-8 byte sequences; re-save the file "
+                                "as UTF-8 or drop --strict to replace them")
+            log.warning("%s: replaced %d invalid UTF-8 byte sequences with U+FFFD", path, bad)
+        if not text.strip():
+            raise DataError(f"{path}: the file is empty")
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",")
+        if suffix == ".jsonl":
+            return pd.read_json(io.StringIO(text), lines=True)
+        try:
+            return pd.read_json(io.StringIO(text))
+        except ValueError:  # a .json file holding one object per line
+            return pd.read_json(io.StringIO(text), lines=True)
     except pd.errors.EmptyDataError as err:
         raise DataError(f"{path}: the file is empty") from err
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise DataError(f"{path}: cannot be read as {suffix[1:]} ({err})") from err
-    raise DataError(
-        f"{path}: unknown file type {suffix or '(none)'}; use one of {', '.join(FILE_TYPES)}"
-    )
 
 
 def _read_aclimdb(root: Path) -> dict[str, pd.DataFrame]:
@@ -105,8 +126,7 @@ def _read_aclimdb(root: Path) -> dict[str, pd.DataFrame]:
             if not folder.is_dir():
                 continue
             for file in sorted(folder.glob("*.txt")):
-                text = file.read_bytes().decode("utf-8", errors="replace")
-                rows.append((text, label))
+                rows.append((decode_utf8(file.read_bytes())[0], label))
         if rows:
             frames[split] = pd.DataFrame(rows, columns=["text", "label"])
     return frames
@@ -207,7 +227,9 @@ def _read_hub(name: str) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[str, 
     return frames, class_names
 
 
-def read_sources(sources: tuple[str, ...]) -> tuple[dict[str, pd.DataFrame], dict[str, tuple]]:
+def read_sources(
+    sources: tuple[str, ...], strict: bool = False
+) -> tuple[dict[str, pd.DataFrame], dict[str, tuple]]:
     """Reads raw frames per split from a hub name, an aclImdb tree or local files."""
     resolved = _resolve_local(sources)
     if resolved is None:
@@ -218,7 +240,7 @@ def read_sources(sources: tuple[str, ...]) -> tuple[dict[str, pd.DataFrame], dic
     for split, path in resolved.items():
         if not path.exists():
             raise DataError(f"data file {path} does not exist")
-        frames[split] = _read_table(path)
+        frames[split] = _read_table(path, strict)
         frames[split].attrs["source"] = str(path)
     return frames, {}
 
@@ -275,10 +297,11 @@ def _encode_labels(frame: pd.DataFrame, split: str, mapping: dict, integer: bool
     unknown = sorted({str(v) for v in keys[ids.isna()]})
     if unknown:
         shown = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        first_row = int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1
         raise DataError(
             f"{frame.attrs.get('source', f'the {split} split')}: labels outside the known classes "
-            f"({', '.join(map(str, mapping))}): {shown}; fix the labels or list every class "
-            "with --label-names"
+            f"({', '.join(map(str, mapping))}): {shown} (first at usable row {first_row}); fix "
+            "the labels or list every class with --label-names"
         )
     return ids.astype(np.int64)
 
@@ -296,12 +319,16 @@ def _select_columns(frame: pd.DataFrame, split: str, cfg: DataConfig) -> pd.Data
         )
     picked = frame[[cfg.text_column, cfg.label_column]].copy()
     picked.columns = ["text", "label"]
-    blank = picked["text"].isna() | ~picked["text"].map(lambda t: isinstance(t, str) and bool(t.strip()))
-    no_label = picked["label"].isna()
-    dropped = picked[blank | no_label]
-    if len(dropped):
-        log.warning("%s: dropped %d rows with an empty text or no label", source, len(dropped))
-    kept = picked[~(blank | no_label)].reset_index(drop=True)
+    usable = picked["text"].map(lambda t: isinstance(t, str) and bool(t.strip()))
+    bad = ~usable | picked["label"].isna()
+    if bad.any():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
+        message = (f"{source}: {int(bad.sum())} rows with an empty text or no label "
+                   f"(data rows {rows}{' ...' if bad.sum() > 5 else ''})")
+        if cfg.strict:
+            raise DataError(message + "; fix them or drop --strict to skip them")
+        log.warning("%s: dropped", message)
+    kept = picked[~bad].reset_index(drop=True)
     if kept.empty:
         raise DataError(f"{source}: no usable rows (every text is empty or every label missing)")
     return kept
@@ -337,7 +364,7 @@ def load_splits(cfg: DataConfig) -> Splits:
     Raises:
         DataError: unreadable or missing data, missing columns, unusable labels, empty splits.
     """
-    raw, class_names = read_sources(cfg.sources)
+    raw, class_names = read_sources(cfg.sources, cfg.strict)
     if "train" not in raw:
         raise DataError(f"no train split found in {' '.join(cfg.sources)} (splits: {sorted(raw)})")
     frames = {split: _select_columns(frame, split, cfg) for split, frame in raw.items()}
@@ -379,7 +406,7 @@ def load_eval_split(cfg: DataConfig, labels: LabelSet, split: str | None = None)
 
     `split=None` takes `test` when present, else the only split there is.
     """
-    raw, _ = read_sources(cfg.sources)
+    raw, _ = read_sources(cfg.sources, cfg.strict)
     if split is None:
         if "test" in raw:
             split = "test"

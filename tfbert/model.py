@@ -81,6 +81,16 @@ def build_model(name_or_path: str, labels: LabelSet | None = None):
         raise ModelLoadError(f"cannot load a model from {name_or_path!r}: {err}") from err
 
 
+def check_vocabulary(model, tokenizer, name_or_path: str) -> None:
+    """Refuses a tokenizer whose ids the model's embedding table cannot hold."""
+    vocab_size = getattr(model.config, "vocab_size", None)
+    if vocab_size is not None and len(tokenizer) > vocab_size:
+        raise ModelLoadError(
+            f"{name_or_path}: the tokenizer has {len(tokenizer)} tokens but the model only "
+            f"{vocab_size} embeddings; the tokenizer files belong to another model"
+        )
+
+
 def max_positions(model) -> int | None:
     """The longest input the checkpoint's position embeddings allow, if it has a limit."""
     return getattr(model.config, "max_position_embeddings", None)

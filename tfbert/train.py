@@ -20,6 +20,7 @@ from tfbert.keras import keras
 from tfbert.model import (
     build_model,
     build_optimizer,
+    check_vocabulary,
     compile_model,
     load_tokenizer,
     max_positions,
@@ -96,6 +97,7 @@ def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
     # 2. Model and tokenizer.
     tokenizer = load_tokenizer(cfg.model.name_or_path)
     model = build_model(cfg.model.name_or_path, splits.labels)
+    check_vocabulary(model, tokenizer, cfg.model.name_or_path)
     _check_max_length(model, cfg.data.max_length)
     log.info("model: %s (%s)", cfg.model.name_or_path, cfg.model.precision)
 
