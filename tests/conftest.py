@@ -35,14 +35,16 @@ def write_vocab(folder: Path) -> Path:
     return path
 
 
-def save_tiny_bert(folder: Path, num_labels: int = 2, max_positions: int = 64) -> Path:
+def save_tiny_bert(folder: Path, num_labels: int = 2, max_positions: int = 64,
+                   dropout: float = 0.1) -> Path:
     """Writes a 2-layer, hidden-16 random BERT classifier and its tokenizer in save_pretrained form."""
     from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
 
     tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True)
     config = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=32,
-                        max_position_embeddings=max_positions, num_labels=num_labels)
+                        max_position_embeddings=max_positions, num_labels=num_labels,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     model = TFBertForSequenceClassification(config)
     model(model.dummy_inputs)
     model.save_pretrained(str(folder))

@@ -118,9 +118,11 @@ class TrainingProgress(keras.callbacks.Callback):
     saves their state at every epoch end, before the backup is written.
     """
 
-    def __init__(self, path: Path, checkpoint, early_stopping, validation: ValidationMetrics):
+    def __init__(self, path: Path, checkpoint, early_stopping, validation: ValidationMetrics,
+                 write: bool = True):
         super().__init__()
         self.path = path
+        self.write = write  # only the chief writes; other workers read the chief's state
         self.checkpoint = checkpoint
         self.early_stopping = early_stopping
         self.validation = validation
@@ -136,6 +138,8 @@ class TrainingProgress(keras.callbacks.Callback):
         self.validation.collapse_warnings = state["collapse_warnings"]
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.write:
+            return
         es = self.early_stopping
         write_json_atomic(self.path, {
             "epoch": epoch + 1,
@@ -153,6 +157,7 @@ def build_callbacks(
     folder: RunFolder,
     steps_per_epoch: int,
     resuming: bool,
+    chief: bool = True,
 ) -> list[keras.callbacks.Callback]:
     """Validation metrics first, then everything that reads them; resume state last."""
     folder.best_weights.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +180,7 @@ def build_callbacks(
         keras.callbacks.CSVLogger(str(folder.history), append=resuming),
         keras.callbacks.TensorBoard(log_dir=str(folder.logs), write_graph=False,
                                     update_freq="epoch", profile_batch=0),
-        TrainingProgress(folder.progress, checkpoint, early_stopping, metrics),
+        TrainingProgress(folder.progress, checkpoint, early_stopping, metrics, write=chief),
         ResumableBackup(folder.backup, steps_per_epoch, cfg.save_every_steps),
     ]  # Keras appends its progress bar last, so the epoch line shows the val metrics too.
     return callbacks

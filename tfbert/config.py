@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
@@ -95,6 +96,7 @@ class TrainConfig:
     jit_compile: bool = False
     save_every_steps: int = 0
     deterministic: bool = False
+    strategy: str = "auto"
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -112,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"monitor must be one of {MONITOR_METRICS}, got {self.monitor!r}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError("early_stopping_patience must be at least 1 (or None to disable)")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.save_every_steps < 0:
             raise ValueError(f"save_every_steps must be 0 (epoch ends only) or more, "
                              f"got {self.save_every_steps}")

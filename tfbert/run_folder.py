@@ -32,6 +32,7 @@ class RunFolder:
     """Paths inside one run folder."""
 
     path: Path
+    backup_root: Path | None = None  # other workers share the chief's backup
 
     @property
     def run_config(self) -> Path:
@@ -59,7 +60,7 @@ class RunFolder:
 
     @property
     def backup(self) -> Path:
-        return self.path / "backup"
+        return self.backup_root or self.path / "backup"
 
     @property
     def progress(self) -> Path:

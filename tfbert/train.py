@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,8 @@ import tensorflow as tf
 
 from tfbert.callbacks import build_callbacks, resume_position
 from tfbert.config import RunConfig
-from tfbert.data import DataError, Splits, load_splits
+from tfbert.data import DataError, LabelSet, Splits, load_splits
+from tfbert.distribute import build_strategy, describe, is_chief
 from tfbert.evaluate import evaluate_logits, format_metrics, make_logits_fn, predict_logits
 from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
 from tfbert.keras import keras
@@ -27,7 +29,13 @@ from tfbert.model import (
     precision_policy,
     resolve_precision,
 )
-from tfbert.run_folder import default_run_name, prepare_run_folder, write_json_atomic, write_text_atomic
+from tfbert.run_folder import (
+    RunFolder,
+    default_run_name,
+    prepare_run_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,24 +96,39 @@ def _evaluate_splits(model, datasets: dict, splits: Splits) -> dict:
     return metrics
 
 
-def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
-    """Phases 1-6 of `run`, under the run's precision policy."""
+def _open_run_folder(cfg: RunConfig, chief: bool, labels: LabelSet) -> tuple[RunFolder, bool]:
+    """The chief's real run folder; other workers get a scratch folder sharing its backup."""
+    real = RunFolder(Path(cfg.output.output_dir) / cfg.output.run_name)
+    if not chief:
+        scratch = Path(tempfile.mkdtemp(prefix="tfbert-worker-"))
+        folder = RunFolder(scratch, backup_root=real.backup)
+        return folder, real.backup.exists()
+    folder, resuming = prepare_run_folder(cfg.output.output_dir, cfg.output.run_name,
+                                          cfg.to_dict(), cfg.output.overwrite)
+    cfg.save(folder.run_config)
+    write_json_atomic(folder.labels, labels.id2label)
+    return folder, resuming
+
+
+def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
+               start: float) -> RunResult:
+    """Phases 1-6 of `run`, under the run's precision policy and distribution strategy."""
     # 1. Data: read, clean and split before touching the run folder, so bad data leaves nothing.
     splits = load_splits(cfg.data)
     log.info("data: %s, %d classes %s", splits.sizes(), len(splits.labels), list(splits.labels.names))
 
     # 2. Model and tokenizer.
     tokenizer = load_tokenizer(cfg.model.name_or_path)
-    model = build_model(cfg.model.name_or_path, splits.labels)
+    with strategy.scope():  # variables, optimizer slots and metrics live on every replica
+        model = build_model(cfg.model.name_or_path, splits.labels)
     check_vocabulary(model, tokenizer, cfg.model.name_or_path)
     _check_max_length(model, cfg.data.max_length)
     log.info("model: %s (%s)", cfg.model.name_or_path, cfg.model.precision)
 
-    folder, resuming = prepare_run_folder(cfg.output.output_dir, cfg.output.run_name,
-                                          cfg.to_dict(), cfg.output.overwrite)
-    cfg.save(folder.run_config)
-    write_json_atomic(folder.labels, splits.labels.id2label)
+    folder, resuming = _open_run_folder(cfg, chief, splits.labels)
     log.info("run folder: %s%s", folder.path, " (resuming)" if resuming else "")
+    global_batch = cfg.train.batch_size * strategy.num_replicas_in_sync
+    log.info("distribution: %s", describe(strategy, cfg.train.batch_size))
 
     # 3. Tokenize once; tf.data pipelines padded per batch (within length buckets by default).
     pad_id = tokenizer.pad_token_id or 0
@@ -119,10 +142,11 @@ def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
                                      pad_multiple=cfg.train.pad_multiple)
 
     # 4. Optimizer (AdamW, warm-up + linear decay over every step) and compile.
-    steps = steps_per_epoch(tokenized["train"], cfg.train.batch_size, cfg.train.bucketing,
+    steps = steps_per_epoch(tokenized["train"], global_batch, cfg.train.bucketing,
                             cfg.train.pad_multiple)
-    compile_model(model, build_optimizer(cfg.train, steps * cfg.train.epochs),
-                  jit_compile=cfg.train.jit_compile)
+    with strategy.scope():  # the schedule counts global steps
+        compile_model(model, build_optimizer(cfg.train, steps * cfg.train.epochs),
+                      jit_compile=cfg.train.jit_compile)
 
     # 5. Fit from where a backup left off (or the start); the batch plan depends only on
     # (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
@@ -130,12 +154,15 @@ def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
     if resuming:
         log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step + 1)
         _trim_history(folder.history, start_epoch)
-    train_ds = make_dataset(tokenized["train"], cfg.train.batch_size, pad_id, shuffle=True,
+    train_ds = make_dataset(tokenized["train"], global_batch, pad_id, shuffle=True,
                             seed=cfg.train.seed, bucketing=cfg.train.bucketing,
                             pad_multiple=cfg.train.pad_multiple, epochs=cfg.train.epochs,
                             start_epoch=start_epoch, start_step=start_step)
+    options = tf.data.Options()  # each worker keeps its slice of every global batch
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds = train_ds.with_options(options)
     callbacks = build_callbacks(cfg.train, eval_ds["validation"], splits.labels.names,
-                                folder, steps, resuming)
+                                folder, steps, resuming, chief)
     model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps, callbacks=callbacks,
               verbose=1)
     diverged = callbacks[0].bad_step
@@ -148,13 +175,20 @@ def _fine_tune(cfg: RunConfig, start: float) -> RunResult:
 
     # 6. Keep the best epoch's weights, save in save_pretrained form, evaluate.
     if folder.best_weights.exists():
+        # A fresh, undistributed copy takes the best weights: distributed variables cannot
+        # be assigned from an HDF5 file, and evaluation and saving need no replicas.
+        model = build_model(cfg.model.name_or_path, splits.labels)
         model.load_weights(str(folder.best_weights))
     history = _read_history(folder.history)
     metrics = _evaluate_splits(model, eval_ds, splits)
     metrics["collapse_warnings"] = callbacks[1].collapse_warnings
     metrics["train_examples"] = len(tokenized["train"])
     metrics["epochs_run"] = len(history.get("loss", []))
+    metrics["replicas"] = strategy.num_replicas_in_sync
     metrics["seconds_this_process"] = round(time.monotonic() - start, 1)
+    if not chief:  # other workers trained in a scratch folder; the chief keeps the results
+        shutil.rmtree(folder.path, ignore_errors=True)
+        return RunResult(folder.path, metrics, history, metrics["seconds_this_process"])
     model.save_pretrained(str(folder.path))
     tokenizer.save_pretrained(str(folder.path))
     write_json_atomic(folder.metrics, metrics)  # written last: marks the run complete
@@ -172,15 +206,17 @@ def run(cfg: RunConfig) -> RunResult:
         TrainingDivergedError: the loss became NaN or infinite.
     """
     start = time.monotonic()
+    strategy = build_strategy(cfg.train.strategy)  # first: multi-worker sets up collectives
+    chief = is_chief(strategy)
     cfg = resolve_config(cfg)
     keras.utils.set_random_seed(cfg.train.seed)
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     with precision_policy(cfg.model.precision):
-        result = _fine_tune(cfg, start)
+        result = _fine_tune(cfg, strategy, chief, start)
 
     # 7. Export a SavedModel for TF Serving (raw text in, probabilities and label out).
-    if cfg.output.export:
+    if cfg.output.export and chief:
         from tfbert.export import export_run
 
         exported = export_run(result.run_dir, model_name=cfg.output.export_name)
