@@ -19,7 +19,8 @@ def test_run_folder_is_complete(trained_run):
     folder = RunFolder(trained_run.run_dir)
     for path in (folder.run_config, folder.labels, folder.history, folder.metrics,
                  folder.best_weights, folder.path / "config.json", folder.path / "tf_model.h5",
-                 folder.path / "tokenizer.json"):
+                 folder.path / "tokenizer.json", folder.path / "report.md",
+                 folder.path / "confusion_matrix.png", folder.path / "training_curves.png"):
         assert path.exists(), path
     assert any(folder.logs.rglob("events.out.tfevents.*"))
     assert folder.is_complete()
@@ -84,6 +85,8 @@ def test_evaluate_cli_records_metrics(trained_run, toy_data_dir, capsys):
     assert printed["n_examples"] == 40
     recorded = json.loads((trained_run.run_dir / "metrics.json").read_text())
     assert recorded["evaluations"][f"{toy_data_dir}:validation"]["accuracy"] == printed["accuracy"]
+    reports = list((trained_run.run_dir / "evaluations").glob("*validation/report.md"))
+    assert len(reports) == 1 and "confusion_matrix.png" in reports[0].read_text()
     assert "test" in recorded  # training's own metrics are kept
 
 

@@ -91,6 +91,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", choices=STRATEGIES, default="auto",
                        help="tf.distribute strategy; auto: mirrored over several GPUs, else one "
                             "device; multi-worker reads TF_CONFIG")
+    train.add_argument("--calibrate", action="store_true",
+                       help="fit a probability temperature on the validation split; the export "
+                            "serves calibrated probabilities")
     train.add_argument("--seed", type=int, default=42)
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", default="saved_models")
@@ -122,7 +125,8 @@ def train_config_from_args(args: argparse.Namespace) -> RunConfig:
             early_stopping_patience=args.early_stopping_patience or None,
             bucketing=args.bucketing, pad_multiple=args.pad_multiple,
             jit_compile=args.jit_compile, save_every_steps=args.save_every_steps,
-            deterministic=args.deterministic, strategy=args.strategy, seed=args.seed,
+            deterministic=args.deterministic, strategy=args.strategy,
+            calibrate=args.calibrate, seed=args.seed,
         ),
         output=OutputConfig(output_dir=args.output_dir, run_name=args.run_name,
                             overwrite=args.overwrite, export=args.export,

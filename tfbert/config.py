@@ -97,6 +97,7 @@ class TrainConfig:
     save_every_steps: int = 0
     deterministic: bool = False
     strategy: str = "auto"
+    calibrate: bool = False
     seed: int = 42
 
     def __post_init__(self) -> None:

@@ -62,11 +62,16 @@ def format_metrics(metrics: dict, title: str) -> str:
 
 
 def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 64) -> dict:
-    """Evaluates a finished run on any data and records the result in its `metrics.json`."""
+    """Evaluates a finished run on any data, records it in `metrics.json` and writes a report.
+
+    The report (report.md and plots) goes to `<run>/evaluations/<data>-<split>/`.
+    """
+    import re
     from pathlib import Path
 
     from tfbert.data import LabelSet, load_eval_split
     from tfbert.predict import Classifier
+    from tfbert.report import write_report
     from tfbert.run_folder import read_json, write_json_atomic
 
     classifier = Classifier.from_run(run_dir, batch_size=batch_size)
@@ -78,4 +83,9 @@ def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 
     key = f"{' '.join(data_cfg.sources)}:{split or 'default'}"
     recorded.setdefault("evaluations", {})[key] = metrics
     write_json_atomic(metrics_path, recorded)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-")[-80:]
+    temperature = recorded.get("calibration", {}).get("temperature")
+    write_report(Path(run_dir) / "evaluations" / slug, f"Evaluation on {key}", metrics, logits,
+                 frame["label"].to_numpy(), list(frame["text"]), classifier.label_names,
+                 temperature=temperature)
     return metrics

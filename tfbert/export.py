@@ -193,7 +193,9 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
         f"- data: `{' '.join(config.get('data', {}).get('sources', []))}`",
         f"- labels (id order): {', '.join(labels)}",
         f"- max length: {max_length} tokens (longer texts are truncated)",
-        f"- probability temperature: {temperature:g}",
+        f"- probability temperature: {temperature:.4g}"
+        + (" (fitted on the validation split: served probabilities are calibrated)"
+           if temperature != 1.0 else " (uncalibrated)"),
     ]
     test = metrics.get("test")
     if test:
@@ -217,11 +219,12 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
 
 
 def export_run(run_dir: str | Path, version: int | None = None, model_name: str = "classifier",
-               temperature: float = 1.0) -> ExportResult:
+               temperature: float | None = None) -> ExportResult:
     """Exports a finished run to `<run>/export/<model_name>/<version>/` in float32.
 
     Also writes, beside the versions, an example `models.config` and `batching_parameters.txt`
-    for TF Serving and a `README.md` model card.
+    for TF Serving and a `README.md` model card. `temperature=None` takes the one training
+    fitted (`--calibrate`), if any, so served probabilities are calibrated.
     """
     from tfbert.model import build_model, load_tokenizer, precision_policy
     from tfbert.run_folder import open_run_folder, read_json, write_text_atomic
@@ -234,6 +237,9 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
                           "pass another --version or 'auto'")
     run_config = read_json(folder.run_config) if folder.run_config.exists() else {}
     max_length = run_config.get("data", {}).get("max_length", 512)
+    if temperature is None:
+        metrics = read_json(folder.metrics) if folder.metrics.exists() else {}
+        temperature = float(metrics.get("calibration", {}).get("temperature", 1.0))
     with precision_policy("float32"):  # served on CPUs: full precision, whatever training used
         model = build_model(str(folder.path))
         tokenizer = load_tokenizer(str(folder.path))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from tfbert.callbacks import build_callbacks, resume_position
+from tfbert.callbacks import StopOnNaN, ValidationMetrics, build_callbacks, resume_position
 from tfbert.config import RunConfig
 from tfbert.data import DataError, LabelSet, Splits, load_splits
 from tfbert.distribute import build_strategy, describe, is_chief
@@ -80,6 +80,10 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
 
 
+def _find(callbacks: list, kind: type):
+    return next(c for c in callbacks if isinstance(c, kind))
+
+
 def _check_max_length(model, max_length: int) -> None:
     limit = max_positions(model)
     if limit is not None and max_length > limit:
@@ -87,13 +91,38 @@ def _check_max_length(model, max_length: int) -> None:
                         f"use --max-length {limit} or less")
 
 
-def _evaluate_splits(model, datasets: dict, splits: Splits) -> dict:
+def _evaluate_splits(model, datasets: dict, splits: Splits) -> tuple[dict, dict]:
+    """Metrics per split, and the raw (logits, labels) each was computed from."""
     logits_fn = make_logits_fn(model)
-    metrics = {}
+    metrics, raw = {}, {}
     for name, dataset in datasets.items():
         logits, labels = predict_logits(model, dataset, logits_fn)
         metrics[name] = evaluate_logits(logits, labels, splits.labels.names)
-    return metrics
+        raw[name] = (logits, labels)
+    return metrics, raw
+
+
+def _write_report(folder: RunFolder, metrics: dict, raw: dict, test_texts: list[str],
+                  names: tuple[str, ...], history: dict, calibrate_probabilities: bool) -> None:
+    """Fits a temperature on validation if asked, then writes report.md for the test split."""
+    from tfbert.calibration import calibrate, expected_calibration_error
+    from tfbert.metrics import softmax
+    from tfbert.report import write_report
+
+    temperature = None
+    if calibrate_probabilities:
+        calibration = calibrate(*raw["validation"])
+        temperature = calibration["temperature"]
+        logits, labels = raw["test"]
+        calibration["test_ece_before"] = expected_calibration_error(softmax(logits), labels)
+        calibration["test_ece_after"] = expected_calibration_error(softmax(logits / temperature),
+                                                                   labels)
+        metrics["calibration"] = calibration
+        log.info("calibration: temperature %.3f, test ECE %.4f -> %.4f", temperature,
+                 calibration["test_ece_before"], calibration["test_ece_after"])
+    path = write_report(folder.path, "Test set report", metrics["test"], *raw["test"],
+                        test_texts, names, history, temperature)
+    log.info("report: %s", path)
 
 
 def _open_run_folder(cfg: RunConfig, chief: bool, labels: LabelSet) -> tuple[RunFolder, bool]:
@@ -134,9 +163,9 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
     pad_id = tokenizer.pad_token_id or 0
     tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length)
                  for name in ("train", "validation", "test")}
-    eval_ds = {}
+    eval_ds, eval_order = {}, {}
     for name in ("validation", "test"):  # evaluation order does not matter: sort by length
-        ordered, _ = sort_by_length(tokenized[name])
+        ordered, eval_order[name] = sort_by_length(tokenized[name])
         eval_ds[name] = make_dataset(ordered, cfg.train.eval_batch_size, pad_id,
                                      bucketing=cfg.train.bucketing,
                                      pad_multiple=cfg.train.pad_multiple)
@@ -165,7 +194,7 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
                                 folder, steps, resuming, chief)
     model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps, callbacks=callbacks,
               verbose=1)
-    diverged = callbacks[0].bad_step
+    diverged = _find(callbacks, StopOnNaN).bad_step
     if diverged:
         raise TrainingDivergedError(
             f"loss became {diverged[2]} at epoch {diverged[0]}, step {diverged[1]}; training "
@@ -180,8 +209,8 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
         model = build_model(cfg.model.name_or_path, splits.labels)
         model.load_weights(str(folder.best_weights))
     history = _read_history(folder.history)
-    metrics = _evaluate_splits(model, eval_ds, splits)
-    metrics["collapse_warnings"] = callbacks[1].collapse_warnings
+    metrics, raw = _evaluate_splits(model, eval_ds, splits)
+    metrics["collapse_warnings"] = _find(callbacks, ValidationMetrics).collapse_warnings
     metrics["train_examples"] = len(tokenized["train"])
     metrics["epochs_run"] = len(history.get("loss", []))
     metrics["replicas"] = strategy.num_replicas_in_sync
@@ -189,6 +218,9 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
     if not chief:  # other workers trained in a scratch folder; the chief keeps the results
         shutil.rmtree(folder.path, ignore_errors=True)
         return RunResult(folder.path, metrics, history, metrics["seconds_this_process"])
+    test_texts = list(splits.test["text"].to_numpy()[eval_order["test"]])
+    _write_report(folder, metrics, raw, test_texts, splits.labels.names, history,
+                  cfg.train.calibrate)
     model.save_pretrained(str(folder.path))
     tokenizer.save_pretrained(str(folder.path))
     write_json_atomic(folder.metrics, metrics)  # written last: marks the run complete
