@@ -1,0 +1,191 @@
+"""The benchmark's arithmetic, formatting and a 2-step run on a tiny BERT; behaviour, never speed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import toy_reviews
+
+from tfbert.benchmark import (
+    BatchStats,
+    BenchmarkConfig,
+    EncoderShape,
+    RecordingCollator,
+    add_speedups,
+    batch_flops,
+    format_report,
+    format_table,
+    measure_serving,
+    padding_efficiency_of,
+    parse_variant,
+    plan_rows,
+    run,
+    summarize_row,
+)
+
+MINILM = EncoderShape(layers=6, hidden=384, intermediate=1536)
+
+
+@pytest.fixture(scope="module")
+def toy_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench_data") / "reviews.csv"
+    toy_reviews(120, seed=4).to_csv(path, index=False)
+    return path
+
+
+def test_flops_follow_the_stated_formula():
+    assert MINILM.dense_params == 6 * (4 * 384 ** 2 + 2 * 384 * 1536) == 10_616_832
+    n, layers, hidden = MINILM.dense_params, 6, 384
+    assert MINILM.flops_per_token(512) == 6 * n + 12 * layers * 512 * hidden
+    assert MINILM.flops_per_token(512, training=False) == 2 * n + 4 * layers * 512 * hidden
+    # Two rows of real lengths 3 and 2, padded to 4: model FLOPs count 5 real tokens at their own
+    # lengths, hardware FLOPs 8 padded tokens at length 4.
+    batch = BatchStats.from_mask([[1, 1, 1, 0], [1, 1, 0, 0]])
+    model, hardware = batch_flops([batch], MINILM)
+    assert model == 3 * MINILM.flops_per_token(3) + 2 * MINILM.flops_per_token(2)
+    assert hardware == 8 * MINILM.flops_per_token(4)
+
+
+def test_padding_efficiency_is_real_over_computed_tokens():
+    full = BatchStats.from_mask(np.ones((2, 4)))
+    half = BatchStats.from_mask([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 0]])
+    assert (half.rows, half.length, half.real, half.real_sq) == (4, 4, 8, 4 + 16 + 0 + 4)
+    assert padding_efficiency_of([full]) == 1.0
+    assert padding_efficiency_of([half]) == 0.5
+    assert padding_efficiency_of([full, half]) == pytest.approx(16 / 24)
+    assert padding_efficiency_of([]) == 0.0
+
+
+def test_rebuilt_tfbert_pipeline_yields_the_same_batches(tiny_model_dir):
+    """The tfbert worker reads batch shapes from one build and trains on another: they must agree."""
+    import tensorflow as tf
+    from transformers import AutoTokenizer
+
+    from tfbert.benchmark import _tf_batches
+    from tfbert.features import make_dataset, tokenize_frame
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    frame = toy_reviews(96, seed=5).assign(label=lambda f: (f["label"] == "positive").astype(int))
+    frame["text"] = [t + " very" * (i % 23) for i, t in enumerate(frame["text"])]
+    split = tokenize_frame(frame, tokenizer, max_length=32, show_progress=False)
+
+    def build():
+        tf.random.set_seed(7)
+        return make_dataset(split, 4, 0, shuffle=True, seed=7, bucketing=True, pad_multiple=8).repeat()
+
+    first = _tf_batches(build().take(30))
+    assert first == _tf_batches(build().take(30))
+    assert len({b[1] for b in first}) > 1  # several bucket lengths, so order matters
+
+
+def test_recording_collator_notes_each_batch_in_order():
+    recorder = RecordingCollator(lambda rows: {"attention_mask": np.array(rows)})
+    recorder([[1, 1, 0], [1, 0, 0]])
+    recorder([[1, 1]])
+    assert recorder.batches == [[2, 3, 3, 5], [1, 2, 2, 4]]
+
+
+def test_summary_throughput_counts_only_timed_steps():
+    raw = {
+        "precision": "mixed_bfloat16", "peak_rss_mb": 100.0, "pool_padding_efficiency": 0.9,
+        "train": {"start": 0.0, "step_ends": [10.0, 11.0, 13.0], "traces": 2,
+                  "batches": [[2, 8, 4, 8], [2, 4, 8, 32], [2, 8, 12, 80]]},
+        "inference": {"cold_seconds": 4.0, "seconds": 2.0, "batches": [[4, 4, 16, 64]]},
+    }
+    peaks = {"float32": 1e9, "bfloat16": 2e9}
+    f = summarize_row(raw, MINILM, peaks, warmup=1, steps=2)
+    assert f["timed_seconds"] == 3.0  # from the end of the warm-up step to the end of the last
+    assert f["train_examples_per_s"] == pytest.approx(4 / 3)
+    assert f["train_real_tokens_per_s"] == pytest.approx(20 / 3)
+    assert f["padding_efficiency"] == pytest.approx(20 / (8 + 16))
+    assert f["mfu_peak_dtype"] == "bfloat16"
+    model, _ = batch_flops([BatchStats(2, 4, 8, 32), BatchStats(2, 8, 12, 80)], MINILM)
+    assert f["mfu"] == pytest.approx(model / 3 / 2e9)
+    assert f["inference_examples_per_s"] == 2.0 and f["inference_cold_examples_per_s"] == 1.0
+    # Lengths 8, 4, 8: the first timed step meets a new length, the second a known one.
+    assert (f["distinct_lengths"], f["new_lengths_in_timed"]) == (2, 1)
+    assert f["new_length_step_median_s"] == 1.0 and f["known_length_step_median_s"] == 2.0
+
+
+def test_speedups_are_relative_to_measured_peer_rows():
+    rows = [{"key": k, "status": "ok", "figures": {"train_real_tokens_per_s": t,
+                                                   "inference_examples_per_s": i}}
+            for k, t, i in (("1", 300.0, 40.0), ("3", 100.0, 20.0), ("5", 150.0, 10.0))]
+    rows.append({"key": "4", "status": "skipped", "message": "skipped"})
+    add_speedups(rows)
+    assert rows[0]["speedups"] == {"3": {"train": 3.0, "inference": 2.0},
+                                   "5": {"train": 2.0, "inference": 4.0}}
+    assert "speedups" not in rows[3]
+
+
+def test_variants_and_row_plan():
+    row = parse_variant("bucket+bf16", "v1")
+    assert (row.kind, row.bucketing, row.precision) == ("tfbert", True, "mixed_bfloat16")
+    assert not row.jit_compile
+    row = parse_variant("dynamic+f32+xla", "v2")
+    assert (row.bucketing, row.precision, row.jit_compile) == (False, "float32", True)
+    assert parse_variant("bucket8", "v3").pad_multiple == 8
+    with pytest.raises(ValueError, match="unknown part"):
+        parse_variant("bucket+int8", "v4")
+    with pytest.raises(ValueError):
+        BenchmarkConfig(model="m", data="d", variants=("fast",))
+    cfg = BenchmarkConfig(model="m", data="d", rows=(1, 3), variants=("bucket+bf16",), tfbert_jit=True)
+    rows = plan_rows(cfg, "float32")
+    assert [r.key for r in rows] == ["1", "3", "v1"]
+    assert rows[0].bucketing and rows[0].jit_compile and rows[0].pipeline_check_steps == 10
+    assert rows[0].setup(512) == "bucket16 · float32 · XLA"
+
+
+def test_format_table_is_aligned_markdown():
+    text = format_table(["#", "row"], [["1", "tfbert"], ["10", "x"]])
+    assert text.splitlines() == ["| #  | row    |", "|----|--------|", "| 1  | tfbert |", "| 10 | x      |"]
+
+
+def test_run_measures_tf_rows_and_skips_torch_without_interpreter(tiny_model_dir, toy_csv, tmp_path):
+    """Rows 1-3 each in their own process on a tiny BERT; rows 4-5 skipped; JSON written."""
+    output = tmp_path / "bench.json"
+    missing = tmp_path / "no-venv" / "bin" / "python"
+    cfg = BenchmarkConfig(
+        model=str(tiny_model_dir), data=str(toy_csv), max_length=32, batch_size=4, steps=2,
+        warmup_steps=1, train_size=64, eval_size=16, eval_batch_size=8, pipeline_check_steps=2,
+        torch_python=str(missing), serving=False, peak_size=64, output=str(output),
+    )
+    report = run(cfg)
+    rows = {r["key"]: r for r in report["rows"]}
+    assert list(rows) == ["1", "2", "3", "4", "5"]
+    for key in ("1", "2", "3"):
+        assert rows[key]["status"] == "ok", rows[key].get("message")
+        f = rows[key]["figures"]
+        for name in ("train_examples_per_s", "train_real_tokens_per_s", "inference_examples_per_s",
+                     "peak_rss_mb", "mfu", "hardware_flops_per_s"):
+            assert f[name] > 0, name
+        assert 0 < f["padding_efficiency"] <= 1
+        assert rows[key]["speedups"]["3"]["train"] > 0
+    assert rows["1"]["setup"] == "bucket16 · float32" and rows["2"]["setup"] == "dynamic · float32"
+    for key in ("4", "5"):
+        assert rows[key]["status"] == "skipped" and str(missing) in rows[key]["message"]
+    check = report["pipeline_check"]
+    assert check["real_pipeline_step_s"] > 0 and check["in_memory_step_s"] > 0
+    assert report["peak_flops"]["float32"] > 0 and report["peak_flops"]["bfloat16"] > 0
+
+    saved = json.loads(output.read_text(encoding="utf-8"))
+    assert saved["machine"]["versions"]["tensorflow"] and "avx512_bf16" in saved["machine"]
+    assert [r["status"] for r in saved["rows"]] == ["ok", "ok", "ok", "skipped", "skipped"]
+    text = format_report(saved)
+    assert "skipped: no PyTorch interpreter" in text
+    assert "Input pipeline (row 1" in text
+
+
+def test_serving_figures_of_an_export(trained_run, toy_csv):
+    cfg = BenchmarkConfig(model=str(trained_run.run_dir), data=str(toy_csv), max_length=32,
+                          train_size=64, eval_size=16, eval_batch_size=8, serving_requests=4,
+                          serving_batches=1, export_dir=str(trained_run.run_dir))
+    serving = measure_serving(cfg)
+    assert serving["status"] == "ok", serving.get("message")
+    assert "/export/classifier/" in serving["export"] and serving["max_length"] == 32
+    for name in ("serving_default", "token_ids"):
+        figures = serving["signatures"][name]
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["batch_examples_per_s"] > 0
+    assert serving["text_over_token_ids_p50"] > 0
