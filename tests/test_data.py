@@ -63,6 +63,18 @@ def test_csv_with_quotes_and_newlines_inside_fields(tmp_path):
     assert 'He said "great" twice' in texts
 
 
+@pytest.mark.parametrize("sep, suffix", [(",", "csv"), ("\t", "tsv")])
+def test_words_pandas_reads_as_missing_stay_texts(tmp_path, sep, suffix):
+    # "NA", "NULL", "nan" and "None" are real (short) reviews; only an empty field is missing.
+    words = ["NA", "NULL", "nan", "None", "N/A", "null"]
+    rows = [f"text{sep}label"] + [f"{w}{sep}{i % 2}" for i, w in enumerate(words * 4)] + [f"{sep}1"]
+    path = tmp_path / f"train.{suffix}"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    splits = load_splits(_cfg(path, val_size=2, test_size=2))
+    kept = pd.concat([splits.train, splits.validation, splits.test])["text"]
+    assert len(kept) == len(words) * 4 and set(kept) == set(words)
+
+
 def test_aclimdb_tree(tmp_path):
     root = tmp_path / "aclImdb"
     for split in ("train", "test"):

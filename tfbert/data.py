@@ -103,7 +103,9 @@ def _read_table(path: Path, strict: bool) -> pd.DataFrame:
         if not text.strip():
             raise DataError(f"{path}: the file is empty")
         if suffix in (".csv", ".tsv"):
-            return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",")
+            # Only an empty field is missing: a review reading "NA" or "NULL" is still a review.
+            return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",",
+                               keep_default_na=False, na_values=[""])
         if suffix == ".jsonl":
             return pd.read_json(io.StringIO(text), lines=True)
         try:
