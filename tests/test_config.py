@@ -13,6 +13,10 @@ from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, Trai
     lambda: DataConfig(train_size=0),
     lambda: DataConfig(label_names=("a",)),
     lambda: DataConfig(label_names=("a", "a")),
+    lambda: DataConfig(truncation="middle"),
+    lambda: DataConfig(head_tokens=10),  # only with head+tail
+    lambda: DataConfig(truncation="head+tail", head_tokens=0),
+    lambda: DataConfig(truncation="head+tail", max_length=64, head_tokens=61),
     lambda: ModelConfig(precision="float8"),
     lambda: TrainConfig(epochs=0),
     lambda: TrainConfig(learning_rate=0.0),

@@ -131,3 +131,59 @@ def test_strategy_names(monkeypatch):
         build_strategy("multi-worker")
     assert is_chief(build_strategy("auto"))
     np.testing.assert_equal(build_strategy("auto").num_replicas_in_sync, 1)
+
+
+def test_multi_worker_run_resumes_after_both_workers_are_killed(no_dropout_model, tmp_path):
+    import signal
+    import time
+
+    import tensorflow as tf
+    from conftest import toy_reviews
+
+    data = tmp_path / "data"
+    data.mkdir()
+    toy_reviews(1200, seed=21).to_csv(data / "train.csv", index=False)
+    toy_reviews(40, seed=22).to_csv(data / "validation.csv", index=False)
+    toy_reviews(40, seed=23).to_csv(data / "test.csv", index=False)
+    command = [sys.executable, str(REPO / "scripts" / "train.py"), "--model", str(no_dropout_model),
+               "--data", str(data), "--max-length", "32", "--epochs", "3", "--batch-size", "4",
+               "--learning-rate", "2e-3", "--warmup-ratio", "0", "--early-stopping-patience", "0",
+               "--save-every-steps", "20", "--strategy", "multi-worker", "--no-export",
+               "--output-dir", str(tmp_path / "runs"), "--run-name", "mw"]
+    backup = tmp_path / "runs" / "mw" / "backup" / "chief"
+
+    def start():
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+        return [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                                                 "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                 "task": {"type": "worker", "index": i}})})
+                for i in range(2)]
+
+    workers, killed = start(), None
+    deadline = time.monotonic() + 600
+    while workers[0].poll() is None and time.monotonic() < deadline and killed is None:
+        latest = tf.train.latest_checkpoint(str(backup))
+        try:
+            epoch = int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+            batch = int(tf.train.load_variable(latest, "ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE"))
+        except (TypeError, ValueError, tf.errors.NotFoundError, tf.errors.DataLossError):
+            epoch = batch = -1  # no checkpoint yet, or caught mid-write
+        if epoch == 1 and 40 <= batch < 100:  # 150 global steps per epoch
+            for worker in workers:
+                os.kill(worker.pid, signal.SIGKILL)
+            killed = (epoch, batch)
+        time.sleep(0.05)
+    for worker in workers:
+        worker.wait(timeout=60)
+    assert killed is not None, "training ended before both workers could be killed mid-epoch 2"
+
+    workers = start()
+    errors = [w.communicate(timeout=600)[1] for w in workers]
+    for worker, err in zip(workers, errors, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+        assert f"resuming at epoch 2, step {killed[1] + 2}" in err
+    run_dir = tmp_path / "runs" / "mw"
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 3
+    assert not (run_dir / "backup").exists()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mw"]

@@ -31,6 +31,26 @@ def test_tokenize_truncates_and_never_pads(tiny_model_dir):
     assert list(split.labels) == [0, 1, 0]
 
 
+def test_tail_and_head_plus_tail_truncation(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    words = " ".join(f"w{i}" for i in range(40))
+    frame = _frame([words, "good film"])
+    pieces = tokenizer(list(frame["text"]), add_special_tokens=False)["input_ids"]
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    assert len(pieces[0]) > 14
+    for truncation, head_tokens, head in [("tail", None, 0), ("head+tail", None, 3),
+                                          ("head+tail", 10, 10)]:
+        split = tokenize_frame(frame, tokenizer, max_length=16, show_progress=False,
+                               truncation=truncation, head_tokens=head_tokens)
+        values, offsets = split.columns["input_ids"]
+        rows = [list(values[offsets[i]:offsets[i + 1]]) for i in range(2)]
+        assert rows[0] == [cls, *pieces[0][:head], *pieces[0][len(pieces[0]) - 14 + head:], sep]
+        assert rows[1] == [cls, *pieces[1], sep]  # short texts are never cut
+        assert list(split.lengths()) == [16, len(pieces[1]) + 2]
+        assert {k: len(v[0]) for k, v in split.columns.items()} == {k: sum(split.lengths())
+                                                                   for k in split.columns}
+
+
 def test_batches_pad_to_their_own_longest_sequence(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     texts = ["good", "bad film", "the film was great", "the film was " * 20]

@@ -11,6 +11,7 @@ from tensorflow.python.framework import op_def_registry
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from tfbert.features import keep_head_and_tail, tokenize_frame
 from tfbert.text_tokenizer import BertTextTokenizer, UnsupportedTokenizerError
 
 TINY_VOCAB = [
@@ -91,10 +92,15 @@ def _rows(encoded: dict[str, tf.Tensor]) -> list[list[int]]:
     return [row[: m.sum()].tolist() for row, m in zip(ids, mask, strict=True)]
 
 
-def _assert_same(reference, texts, max_length: int, encode=None) -> None:
-    tokenizer = BertTextTokenizer.from_fast_tokenizer(reference, max_length)
+def _assert_same(reference, texts, max_length: int, encode=None, head_tokens=None) -> None:
+    tokenizer = BertTextTokenizer.from_fast_tokenizer(reference, max_length, head_tokens)
     encoded = (encode or tokenizer)(tf.constant(texts))
-    expected = reference(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    if head_tokens is None:
+        expected = reference(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    else:  # what training does for --truncation tail / head+tail
+        pieces = reference(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        expected = [[reference.cls_token_id, *keep_head_and_tail(p, head_tokens, max_length - 2),
+                     reference.sep_token_id] for p in pieces]
     for text, want, got in zip(texts, expected, _rows(encoded), strict=True):
         assert got == want, f"{text!r}: {reference.convert_ids_to_tokens(got)}"
     width = max(len(e) for e in expected)
@@ -120,6 +126,26 @@ def test_matches_fast_tokenizer_op_by_op(name, request, eager_functions):
 @pytest.mark.parametrize("max_length", [512, 128])
 def test_matches_fast_tokenizer_on_imdb_reviews(minilm, reviews, max_length):
     _assert_same(minilm, reviews, max_length)
+
+
+@pytest.mark.parametrize("name", ["uncased", "minilm"])
+@pytest.mark.parametrize("max_length, head_tokens", [(7, 0), (7, 2), (16, 5), (512, 100)])
+def test_keeps_head_and_tail_like_training_on_hard_texts(name, max_length, head_tokens, request):
+    _assert_same(request.getfixturevalue(name), HARD_TEXTS, max_length, head_tokens=head_tokens)
+
+
+@pytest.mark.parametrize("truncation", ["tail", "head+tail"])
+def test_serving_cuts_imdb_reviews_as_training_does(minilm, reviews, truncation):
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": reviews, "label": 0})
+    split = tokenize_frame(frame, minilm, 128, show_progress=False, truncation=truncation)
+    values, offsets = split.columns["input_ids"]
+    trained = [values[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    head = 0 if truncation == "tail" else 126 // 4
+    served = _rows(BertTextTokenizer.from_fast_tokenizer(minilm, 128, head)(tf.constant(reviews)))
+    assert served == trained
+    assert sum(len(r) == 128 for r in trained) > 50  # many reviews were really cut
 
 
 def test_runs_in_tf_data_and_tf_function(minilm, reviews):

@@ -18,6 +18,7 @@ from tfbert.config import (
     MONITOR_METRICS,
     PRECISIONS,
     STRATEGIES,
+    TRUNCATIONS,
     DataConfig,
     ModelConfig,
     OutputConfig,
@@ -60,6 +61,10 @@ def build_train_parser() -> argparse.ArgumentParser:
                       help="validation examples (or fraction of train when carved from it)")
     data.add_argument("--test-size", type=int, default=None, help="stratified subset of test")
     data.add_argument("--max-length", type=int, default=256, help="tokens per text, truncated")
+    data.add_argument("--truncation", choices=TRUNCATIONS, default="head",
+                      help="which tokens a longer text keeps: its start, its end, or both")
+    data.add_argument("--head-tokens", type=int, default=None,
+                      help="with head+tail: tokens kept from the start (default: a quarter)")
     data.add_argument("--strict", action="store_true",
                       help="stop on empty texts, missing labels or invalid UTF-8 instead of "
                            "dropping/replacing them")
@@ -115,7 +120,8 @@ def train_config_from_args(args: argparse.Namespace) -> RunConfig:
             sources=tuple(args.data), text_column=args.text_column,
             label_column=args.label_column, label_names=args.label_names,
             train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
-            max_length=args.max_length, strict=args.strict, seed=args.seed,
+            max_length=args.max_length, truncation=args.truncation,
+            head_tokens=args.head_tokens, strict=args.strict, seed=args.seed,
         ),
         model=ModelConfig(name_or_path=args.model, precision=args.precision),
         train=TrainConfig(

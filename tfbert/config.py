@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+TRUNCATIONS = ("head", "tail", "head+tail")
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -46,6 +47,8 @@ class DataConfig:
     val_size: float | int = 0.1
     test_size: int | None = None
     max_length: int = 256
+    truncation: str = "head"
+    head_tokens: int | None = None
     strict: bool = False
     seed: int = 42
 
@@ -63,6 +66,14 @@ class DataConfig:
         _check_size("test_size", self.test_size, allow_fraction=False)
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
+        if self.head_tokens is not None:
+            if self.truncation != "head+tail":
+                raise ValueError("head_tokens applies to truncation 'head+tail' only")
+            if not 0 < self.head_tokens < self.max_length - 3:
+                raise ValueError(f"head_tokens must be between 1 and max_length - 4 "
+                                 f"({self.max_length - 4}), got {self.head_tokens}")
 
 
 @dataclass(frozen=True)

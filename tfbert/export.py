@@ -17,6 +17,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfbert.features import head_budget
 from tfbert.text_tokenizer import BertTextTokenizer, UnsupportedTokenizerError
 
 log = logging.getLogger(__name__)
@@ -95,10 +96,17 @@ def next_version(base: Path) -> int:
     return max(existing, default=0) + 1
 
 
-def build_serving_module(model, tokenizer, max_length: int, temperature: float = 1.0) -> ServingModule:
-    """Wraps a Keras classifier and its HF fast tokenizer; the text path needs WordPiece."""
+def build_serving_module(
+    model, tokenizer, max_length: int, temperature: float = 1.0,
+    truncation: str = "head", head_tokens: int | None = None,
+) -> ServingModule:
+    """Wraps a Keras classifier and its HF fast tokenizer; the text path needs WordPiece.
+
+    `truncation` and `head_tokens` must be the training ones, so served texts are cut alike.
+    """
+    head = head_budget(truncation, head_tokens, max_length - 2)
     try:
-        text_tokenizer = BertTextTokenizer.from_fast_tokenizer(tokenizer, max_length)
+        text_tokenizer = BertTextTokenizer.from_fast_tokenizer(tokenizer, max_length, head)
     except UnsupportedTokenizerError as err:
         log.warning("raw-text signature not exported: %s; only the token-id signature is", err)
         text_tokenizer = None
@@ -179,6 +187,15 @@ num_batch_threads {{ value: {threads} }}
 """
 
 
+def _cut_rule(module: ServingModule, max_length: int) -> str:
+    if module.text_tokenizer is None:
+        return "clients must truncate token ids as in training"
+    head = module.text_tokenizer.head_tokens
+    if head >= max_length - 2:
+        return "longer texts keep their first tokens"
+    return f"longer texts keep their first {head} and last {max_length - 2 - head} tokens"
+
+
 def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
                 max_length: int, temperature: float) -> str:
     from tfbert.run_folder import read_json
@@ -192,7 +209,7 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
         f"- base model: `{config.get('model', {}).get('name_or_path', 'unknown')}`",
         f"- data: `{' '.join(config.get('data', {}).get('sources', []))}`",
         f"- labels (id order): {', '.join(labels)}",
-        f"- max length: {max_length} tokens (longer texts are truncated)",
+        f"- max length: {max_length} tokens; {_cut_rule(module, max_length)}",
         f"- probability temperature: {temperature:.4g}"
         + (" (fitted on the validation split: served probabilities are calibrated)"
            if temperature != 1.0 else " (uncalibrated)"),
@@ -236,14 +253,17 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
         raise ExportError(f"version {base / str(version)} already exists; "
                           "pass another --version or 'auto'")
     run_config = read_json(folder.run_config) if folder.run_config.exists() else {}
-    max_length = run_config.get("data", {}).get("max_length", 512)
+    data = run_config.get("data", {})
+    max_length = data.get("max_length", 512)
+    truncation, head_tokens = data.get("truncation", "head"), data.get("head_tokens")
     if temperature is None:
         metrics = read_json(folder.metrics) if folder.metrics.exists() else {}
         temperature = float(metrics.get("calibration", {}).get("temperature", 1.0))
     with precision_policy("float32"):  # served on CPUs: full precision, whatever training used
         model = build_model(str(folder.path))
         tokenizer = load_tokenizer(str(folder.path))
-        module = build_serving_module(model, tokenizer, max_length, temperature)
+        module = build_serving_module(model, tokenizer, max_length, temperature,
+                                      truncation, head_tokens)
         path = write_version(module, base, version, model_name)
     written = int(path.name)
     write_text_atomic(base / "models.config", MODELS_CONFIG.format(name=model_name))

@@ -33,10 +33,12 @@ class Prediction:
 class Classifier:
     """A fine-tuned model and its tokenizer, ready to label texts."""
 
-    def __init__(self, model, tokenizer, max_length: int, batch_size: int = 32):
+    def __init__(self, model, tokenizer, max_length: int, batch_size: int = 32,
+                 truncation: str = "head", head_tokens: int | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.truncation, self.head_tokens = truncation, head_tokens
         self.batch_size = batch_size
         names = model.config.id2label
         self.label_names = tuple(names[i] for i in range(len(names)))
@@ -44,13 +46,12 @@ class Classifier:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, batch_size: int = 32) -> Classifier:
-        """Loads the model saved by `scripts/train.py`; the max length is the one trained with."""
+        """Loads the model saved by `scripts/train.py`; texts are cut as in training."""
         folder = open_run_folder(run_dir)
-        max_length = 512
-        if folder.run_config.exists():
-            max_length = read_json(folder.run_config)["data"]["max_length"]
+        data = read_json(folder.run_config).get("data", {}) if folder.run_config.exists() else {}
         return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
-                   max_length, batch_size)
+                   data.get("max_length", 512), batch_size,
+                   data.get("truncation", "head"), data.get("head_tokens"))
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         """Float32 logits, shape `[len(texts), num_labels]`."""
@@ -60,6 +61,7 @@ class Classifier:
             return np.zeros((0, len(self.label_names)), np.float32)
         frame = pd.DataFrame({"text": list(texts), "label": 0})
         tokenized = tokenize_frame(frame, self.tokenizer, self.max_length,
+                                   truncation=self.truncation, head_tokens=self.head_tokens,
                                    show_progress=len(texts) > 10_000)
         # Neighbours in length order share batches with little padding; undo the order after.
         ordered, order = sort_by_length(tokenized)

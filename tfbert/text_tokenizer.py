@@ -272,6 +272,8 @@ class BertTextTokenizer(tf.Module):
     Build it with `from_fast_tokenizer`. Calling it takes a 1-D tf.string batch (other shapes
     are flattened) and returns int32 [batch, T] tensors, T being the longest encoded text
     (at most max_length), padded with the pad id and mask 0. An empty batch gives shape [0, 2].
+    A longer text keeps its first `head_tokens` tokens and fills the rest of the max_length - 2
+    from its end (None: all from the start, as the fast tokenizer truncates).
     """
 
     def __init__(
@@ -279,12 +281,16 @@ class BertTextTokenizer(tf.Module):
         spec: _Spec,
         unicode_tables: tuple[np.ndarray, ...],
         max_length: int,
+        head_tokens: int | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         if max_length < 2:
             raise ValueError(f"max_length must leave room for [CLS] and [SEP], got {max_length}")
         self.max_length = int(max_length)
+        self.head_tokens = self.max_length - 2 if head_tokens is None else int(head_tokens)
+        if not 0 <= self.head_tokens <= self.max_length - 2:
+            raise ValueError(f"head_tokens must be within 0..{self.max_length - 2}, got {head_tokens}")
         self._unk_id, self._cls_id, self._sep_id = spec.unk_id, spec.cls_id, spec.sep_id
         self._pad_id, self._max_word_chars = spec.pad_id, spec.max_word_chars
         index, data, pool_flat, pool_start, pool_len = (tf.constant(t) for t in unicode_tables)
@@ -315,7 +321,9 @@ class BertTextTokenizer(tf.Module):
         return tf.constant(table), tf.constant(np.unique(table[:, 0]))
 
     @classmethod
-    def from_fast_tokenizer(cls, tokenizer: Any, max_length: int) -> BertTextTokenizer:
+    def from_fast_tokenizer(
+        cls, tokenizer: Any, max_length: int, head_tokens: int | None = None
+    ) -> BertTextTokenizer:
         """Reads vocabulary, options and Unicode rules out of a transformers fast tokenizer.
 
         Raises UnsupportedTokenizerError for anything but BertNormalizer + BertPreTokenizer +
@@ -324,7 +332,8 @@ class BertTextTokenizer(tf.Module):
         """
         spec = _read_spec(tokenizer)
         n_markers = len(spec.raw_tokens) + len(spec.normalized_tokens)
-        return cls(spec, _unicode_tables(tokenizer.backend_tokenizer, n_markers), max_length)
+        return cls(spec, _unicode_tables(tokenizer.backend_tokenizer, n_markers), max_length,
+                   head_tokens)
 
     def __call__(self, texts: tf.Tensor | Sequence[str]) -> dict[str, tf.Tensor]:
         texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
@@ -400,10 +409,11 @@ class BertTextTokenizer(tf.Module):
     def _split_words(
         self, chars: tf.Tensor, rows: tf.Tensor, n_rows: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Pre-tokenizes: drops spaces, isolates punctuation, keeps the first max_length words.
+        """Pre-tokenizes: drops spaces, isolates punctuation, keeps the words that can be kept.
 
-        Every word gives at least one token, so later words can never reach the output. Words
-        longer than max_input_chars_per_word become [UNK]; only their first character is kept.
+        Every word gives at least one token, so only the first head_tokens words and the last
+        max_length - 2 - head_tokens words can reach the output. Words longer than
+        max_input_chars_per_word become [UNK]; only their first character is kept.
         """
         split_class = tf.bitwise.bitwise_and(self._lookup(chars), 3)
         space, isolated = split_class == _SPACE, split_class == _ISOLATED
@@ -414,12 +424,14 @@ class BertTextTokenizer(tf.Module):
         word_start = tf.cast(tf.where(starts)[:, 0], tf.int32)
         word_len = tf.concat([word_start[1:], [tf.size(chars)]], 0) - word_start
         word_rows = tf.gather(rows, word_start)
-        _, word_rank = _row_ranks(word_rows, n_rows)
+        word_counts, word_rank = _row_ranks(word_rows, n_rows)
+        from_end = tf.gather(word_counts, word_rows) - word_rank
+        kept_words = (word_rank < self.head_tokens) | (
+            from_end <= self.max_length - 2 - self.head_tokens)
         word_long = word_len > self._max_word_chars
         first_char = tf.range(tf.size(chars)) == tf.gather(word_start, word)
-        keep = tf.gather(word_rank < self.max_length - 2, word)
+        keep = tf.gather(kept_words, word)
         keep &= first_char | ~tf.gather(word_long, word)
-        kept_words = word_rank < self.max_length - 2
         return (
             tf.boolean_mask(chars, keep),
             tf.boolean_mask(starts, keep),
@@ -519,15 +531,22 @@ class BertTextTokenizer(tf.Module):
     def _assemble(
         self, tokens: tf.Tensor, token_rows: tf.Tensor, n_rows: tf.Tensor
     ) -> dict[str, tf.Tensor]:
-        """[CLS] tokens [SEP] per row, truncated to max_length and padded to the longest row."""
+        """[CLS] tokens [SEP] per row, cut to max_length and padded to the longest row.
+
+        A row with `drop` tokens too many loses the ones just after its first head_tokens.
+        """
         counts, rank = _row_ranks(token_rows, n_rows)
-        keep = rank < self.max_length - 2
-        lengths = tf.minimum(counts, self.max_length - 2) + 2
+        budget = self.max_length - 2
+        drop = tf.gather(tf.maximum(counts - budget, 0), token_rows)
+        in_head = rank < self.head_tokens
+        keep = in_head | (rank >= self.head_tokens + drop)
+        position = tf.where(in_head, rank, rank - drop)
+        lengths = tf.minimum(counts, budget) + 2
         width = tf.maximum(tf.reduce_max(lengths), 2)
         row_ids = tf.range(n_rows)
         indices = tf.concat(
             [
-                tf.boolean_mask(tf.stack([token_rows, rank + 1], 1), keep),
+                tf.boolean_mask(tf.stack([token_rows, position + 1], 1), keep),
                 tf.stack([row_ids, tf.zeros_like(row_ids)], 1),
                 tf.stack([row_ids, lengths - 1], 1),
             ],

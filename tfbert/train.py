@@ -161,7 +161,9 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
 
     # 3. Tokenize once; tf.data pipelines padded per batch (within length buckets by default).
     pad_id = tokenizer.pad_token_id or 0
-    tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length)
+    tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length,
+                                      truncation=cfg.data.truncation,
+                                      head_tokens=cfg.data.head_tokens)
                  for name in ("train", "validation", "test")}
     eval_ds, eval_order = {}, {}
     for name in ("validation", "test"):  # evaluation order does not matter: sort by length
