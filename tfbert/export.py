@@ -40,6 +40,8 @@ class ServingModule(tf.Module):
     Plain functions (one positional input, for Keras 3 `TFSMLayer(call_endpoint=...)`):
         classify_text(text), classify_token_ids({"input_ids": ..., ...})
     Outputs: probabilities (float32 [batch, labels]), logits, label_id (int32), label (string).
+    Attributes that survive `tf.saved_model.load`, for clients that show them: `label_names`
+    (string [labels]) and `max_length` (int32, tokens read per text; 0 without a text path).
     """
 
     def __init__(self, model, label_names: tuple[str, ...], input_names: tuple[str, ...],
@@ -48,7 +50,11 @@ class ServingModule(tf.Module):
         self.model = model
         self.text_tokenizer = text_tokenizer
         self.input_names = input_names
-        self.label_names = tf.constant(list(label_names), tf.string)
+        # Variables, not constants: only variables are restored as attributes of the loaded object.
+        self.label_names = tf.Variable(list(label_names), dtype=tf.string, trainable=False,
+                                       name="label_names")
+        self.max_length = tf.Variable(text_tokenizer.max_length if text_tokenizer else 0,
+                                      dtype=tf.int32, trainable=False, name="max_length")
         self.temperature = tf.constant(float(temperature), tf.float32)
         id_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in input_names}
         self.classify_token_ids = tf.function(self._classify_ids, input_signature=[id_spec])

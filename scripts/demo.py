@@ -1,0 +1,11 @@
+"""Web demo of an exported classifier: see `python scripts/demo.py --help`."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tfbert.demo import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
