@@ -13,9 +13,11 @@ from transformers import BertTokenizerFast
 
 from tfbert.config import DataConfig
 from tfbert.data import DataError, decode_utf8, load_splits
+from tfbert.features import keep_head_and_tail
 from tfbert.text_tokenizer import BertTextTokenizer
 
 MAX_LENGTH = 24
+HEAD_TOKENS = 5
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,12 @@ def tokenizers(tiny_model_dir):
     in_graph = BertTextTokenizer.from_fast_tokenizer(fast, MAX_LENGTH)
     return fast, in_graph, tf.function(in_graph.__call__,
                                        input_signature=[tf.TensorSpec([None], tf.string)])
+
+
+@pytest.fixture(scope="module")
+def head_tail(tiny_model_dir):
+    fast = BertTokenizerFast.from_pretrained(str(tiny_model_dir))
+    return fast, BertTextTokenizer.from_fast_tokenizer(fast, MAX_LENGTH, HEAD_TOKENS)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -37,6 +45,19 @@ def test_in_graph_tokenizer_on_any_unicode(tokenizers, texts):
     expected = fast(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
     for row, row_mask, want in zip(ids, mask, expected, strict=True):
         assert row[row_mask == 1].tolist() == want
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=300), min_size=1,
+                      max_size=4))
+def test_head_and_tail_cut_matches_training_on_any_unicode(head_tail, texts):
+    fast, in_graph = head_tail
+    encoded = in_graph(tf.constant(texts))
+    ids, mask = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy()
+    pieces = fast(texts, add_special_tokens=False)["input_ids"]
+    for row, row_mask, piece in zip(ids, mask, pieces, strict=True):
+        kept = keep_head_and_tail(piece, HEAD_TOKENS, MAX_LENGTH - 2)
+        assert row[row_mask == 1].tolist() == [fast.cls_token_id, *kept, fast.sep_token_id]
 
 
 @settings(max_examples=100, deadline=None)
