@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,8 @@ def test_train_script_on_real_imdb(shared_model_dir, shared_imdb_dir, tmp_path):
     assert test["accuracy"] >= MIN_TEST_ACCURACY, test
     assert test["f1"] >= MIN_TEST_ACCURACY - 0.05, test
     assert "test: 200 examples" in done.stdout
+    assert "Evaluating the test split (200 texts)" in done.stdout  # long passes show progress
+    assert re.search(r"\b(\d+)/\1 \[=+\]", done.stdout.split("Evaluating the test split")[1])
 
     predicted = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "predict.py"), "--model", str(folder.path), "--json",

@@ -22,13 +22,26 @@ def make_logits_fn(model):
     return logits_fn
 
 
-def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None) -> tuple[np.ndarray, np.ndarray]:
-    """Runs the model over `(features, labels)` batches; returns (logits, labels) as NumPy."""
+def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: str | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Runs the model over `(features, labels)` batches; returns (logits, labels) as NumPy.
+
+    `progress` names a progress bar (batches done, time left) for passes long enough to need one.
+    """
     logits_fn = logits_fn or make_logits_fn(model)
     all_logits, all_labels = [], []
+    bar = None
+    if progress:
+        from tfbert.keras import keras
+
+        batches = int(dataset.cardinality())
+        print(progress, flush=True)
+        bar = keras.utils.Progbar(batches if batches >= 0 else None, unit_name="batch")
     for features, labels in dataset:
         all_logits.append(logits_fn(features).numpy())
         all_labels.append(labels.numpy())
+        if bar is not None:
+            bar.add(1)
     if not all_logits:
         return np.zeros((0, model.config.num_labels), np.float32), np.zeros((0,), np.int64)
     return np.concatenate(all_logits), np.concatenate(all_labels)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfbert.evaluate import make_logits_fn
+from tfbert.evaluate import make_logits_fn, predict_logits
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
@@ -67,7 +67,8 @@ class Classifier:
         ordered, order = sort_by_length(tokenized)
         dataset = make_dataset(ordered, self.batch_size, self.tokenizer.pad_token_id or 0,
                                bucketing=True)
-        logits = np.concatenate([self._logits_fn(features).numpy() for features, _ in dataset])
+        progress = f"Classifying {len(texts)} texts" if len(texts) > 10_000 else None
+        logits, _ = predict_logits(self.model, dataset, self._logits_fn, progress)
         restored = np.empty_like(logits)
         restored[order] = logits
         return restored

@@ -57,6 +57,7 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
             right.plot(epochs, history[key], marker="o", label=key)
     for ax, title in ((left, "Loss"), (right, "Accuracy and macro-F1")):
         ax.set_xlabel("epoch")
+        ax.set_xticks(epochs)  # whole epochs only
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()

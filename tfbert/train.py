@@ -96,7 +96,8 @@ def _evaluate_splits(model, datasets: dict, splits: Splits) -> tuple[dict, dict]
     logits_fn = make_logits_fn(model)
     metrics, raw = {}, {}
     for name, dataset in datasets.items():
-        logits, labels = predict_logits(model, dataset, logits_fn)
+        title = f"Evaluating the {name} split ({len(getattr(splits, name))} texts)"
+        logits, labels = predict_logits(model, dataset, logits_fn, progress=title)
         metrics[name] = evaluate_logits(logits, labels, splits.labels.names)
         raw[name] = (logits, labels)
     return metrics, raw
