@@ -73,10 +73,11 @@ def build_train_parser() -> argparse.ArgumentParser:
     model.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="auto: mixed_float16 on a GPU, float32 on a CPU")
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--epochs", type=int, default=2)
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--eval-batch-size", type=int, default=64)
-    train.add_argument("--learning-rate", type=float, default=5e-5)
+    train.add_argument("--learning-rate", type=float, default=1e-4,
+                       help="suits small encoders such as MiniLM; use 2e-5 to 5e-5 for bert-base")
     train.add_argument("--weight-decay", type=float, default=0.01)
     train.add_argument("--warmup-ratio", type=float, default=0.1)
     train.add_argument("--monitor", choices=MONITOR_METRICS, default="val_f1",
