@@ -60,14 +60,15 @@ class Classifier:
         if len(texts) == 0:
             return np.zeros((0, len(self.label_names)), np.float32)
         frame = pd.DataFrame({"text": list(texts), "label": 0})
+        many = len(texts) > 10_000  # long enough to want progress bars
         tokenized = tokenize_frame(frame, self.tokenizer, self.max_length,
                                    truncation=self.truncation, head_tokens=self.head_tokens,
-                                   show_progress=len(texts) > 10_000)
+                                   show_progress=many)
         # Neighbours in length order share batches with little padding; undo the order after.
         ordered, order = sort_by_length(tokenized)
         dataset = make_dataset(ordered, self.batch_size, self.tokenizer.pad_token_id or 0,
                                bucketing=True)
-        progress = f"Classifying {len(texts)} texts" if len(texts) > 10_000 else None
+        progress = f"Classifying {len(texts)} texts" if many else None
         logits, _ = predict_logits(self.model, dataset, self._logits_fn, progress)
         restored = np.empty_like(logits)
         restored[order] = logits
