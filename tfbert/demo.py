@@ -102,9 +102,13 @@ def length_note(text: str, classifier: ExportedClassifier) -> str:
     return ""
 
 
+def _non_blank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def read_batch(lines: str | None, upload: str | None) -> list[str]:
     """Texts from the pasted lines (one per line) and an uploaded .txt or .csv file."""
-    texts = [line for line in (lines or "").splitlines() if line.strip()]
+    texts = _non_blank_lines(lines or "")
     if upload:
         path = Path(upload)
         raw = path.read_bytes().decode("utf-8", errors="replace")
@@ -116,7 +120,7 @@ def read_batch(lines: str | None, upload: str | None) -> list[str]:
             column = "text" if "text" in frame.columns else frame.columns[0]
             texts += [t for t in frame[column].tolist() if t.strip()]
         elif path.suffix.lower() == ".txt":
-            texts += [line for line in raw.splitlines() if line.strip()]
+            texts += _non_blank_lines(raw)
         else:
             raise DemoInputError(f"{path.name}: upload a .txt file (one text per line) or a .csv "
                                  "file with a 'text' column.")

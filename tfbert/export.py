@@ -258,10 +258,7 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
     if version is not None and (base / str(version)).exists():
         raise ExportError(f"version {base / str(version)} already exists; "
                           "pass another --version or 'auto'")
-    run_config = read_json(folder.run_config) if folder.run_config.exists() else {}
-    data = run_config.get("data", {})
-    max_length = data.get("max_length", 512)
-    truncation, head_tokens = data.get("truncation", "head"), data.get("head_tokens")
+    max_length, truncation, head_tokens = folder.text_cut()
     if temperature is None:
         metrics = read_json(folder.metrics) if folder.metrics.exists() else {}
         temperature = float(metrics.get("calibration", {}).get("temperature", 1.0))

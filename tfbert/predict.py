@@ -13,7 +13,7 @@ from tfbert.evaluate import make_logits_fn, predict_logits
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
-from tfbert.run_folder import open_run_folder, read_json
+from tfbert.run_folder import open_run_folder
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,9 @@ class Classifier:
     def from_run(cls, run_dir: str | Path, batch_size: int = 32) -> Classifier:
         """Loads the model saved by `scripts/train.py`; texts are cut as in training."""
         folder = open_run_folder(run_dir)
-        data = read_json(folder.run_config).get("data", {}) if folder.run_config.exists() else {}
+        max_length, truncation, head_tokens = folder.text_cut()
         return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
-                   data.get("max_length", 512), batch_size,
-                   data.get("truncation", "head"), data.get("head_tokens"))
+                   max_length, batch_size, truncation, head_tokens)
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         """Float32 logits, shape `[len(texts), num_labels]`."""

@@ -78,6 +78,14 @@ class RunFolder:
         """True once training saved the model and wrote metrics."""
         return self.metrics.exists() and (self.path / "tf_model.h5").exists()
 
+    def text_cut(self) -> tuple[int, str, int | None]:
+        """(max_length, truncation, head_tokens) the run trained with, so texts are cut alike.
+
+        Runs without a saved config (or from before `--truncation`) read 512 tokens from the start.
+        """
+        data = read_json(self.run_config).get("data", {}) if self.run_config.exists() else {}
+        return data.get("max_length", 512), data.get("truncation", "head"), data.get("head_tokens")
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text.rstrip("/")).name or "x").strip("-")
