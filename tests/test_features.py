@@ -162,8 +162,7 @@ def test_sort_by_length_round_trip(tiny_model_dir):
 
 
 def test_bucketed_inference_matches_plain_padding(trained_run):
-    from tfbert.evaluate import predict_logits
-    from tfbert.predict import Classifier
+    from tfbert.predict import Classifier, predict_logits
 
     classifier = Classifier.from_run(trained_run.run_dir)
     texts, split = _varied_split(classifier.tokenizer, n=40, max_length=32)

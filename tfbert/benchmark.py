@@ -505,10 +505,10 @@ def _tfbert_worker(spec: dict) -> dict:
     import tensorflow as tf
 
     from tfbert.data import LabelSet
-    from tfbert.evaluate import make_logits_fn, predict_logits
     from tfbert.features import make_dataset, padding_efficiency, sort_by_length, tokenize_frame
     from tfbert.keras import keras
     from tfbert.model import build_model, build_optimizer, compile_model, load_tokenizer, precision_policy
+    from tfbert.predict import make_logits_fn, predict_logits
 
     cfg, row = spec["cfg"], RowSpec(**spec["row"])
     seed, total = cfg["seed"], cfg["warmup_steps"] + cfg["steps"]

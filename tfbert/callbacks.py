@@ -9,9 +9,10 @@ from pathlib import Path
 import tensorflow as tf
 
 from tfbert.config import TrainConfig
-from tfbert.evaluate import evaluate_logits, make_logits_fn, predict_logits
+from tfbert.evaluate import evaluate_logits
 from tfbert.keras import keras
 from tfbert.metrics import COLLAPSE_ADVICE, detect_collapse
+from tfbert.predict import make_logits_fn, predict_logits
 from tfbert.run_folder import RunFolder, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)

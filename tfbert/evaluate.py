@@ -1,50 +1,20 @@
-"""Evaluation: logits over a data set, metrics, the printed table, and `scripts/evaluate.py`."""
+"""Evaluation: metrics of a split from its logits, the printed table, and `scripts/evaluate.py`."""
 
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
+from tfbert.data import LabelSet, load_eval_split
 from tfbert.metrics import compute_metrics, cross_entropy
+from tfbert.predict import Classifier
+from tfbert.report import write_report
+from tfbert.run_folder import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
-
-
-def make_logits_fn(model):
-    """A compiled forward pass that returns float32 logits for one batch of features."""
-
-    @tf.function(reduce_retracing=True)
-    def logits_fn(features):
-        return tf.cast(model(features, training=False).logits, tf.float32)
-
-    return logits_fn
-
-
-def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: str | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Runs the model over `(features, labels)` batches; returns (logits, labels) as NumPy.
-
-    `progress` names a progress bar (batches done, time left) for passes long enough to need one.
-    """
-    logits_fn = logits_fn or make_logits_fn(model)
-    all_logits, all_labels = [], []
-    bar = None
-    if progress:
-        from tfbert.keras import keras
-
-        batches = int(dataset.cardinality())
-        print(progress, flush=True)
-        bar = keras.utils.Progbar(batches if batches >= 0 else None, unit_name="batch")
-    for features, labels in dataset:
-        all_logits.append(logits_fn(features).numpy())
-        all_labels.append(labels.numpy())
-        if bar is not None:
-            bar.add(1)
-    if not all_logits:
-        return np.zeros((0, model.config.num_labels), np.float32), np.zeros((0,), np.int64)
-    return np.concatenate(all_logits), np.concatenate(all_labels)
 
 
 def evaluate_logits(logits: np.ndarray, labels: np.ndarray, label_names) -> dict:
@@ -79,14 +49,6 @@ def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 
 
     The report (report.md and plots) goes to `<run>/evaluations/<data>-<split>/`.
     """
-    import re
-    from pathlib import Path
-
-    from tfbert.data import LabelSet, load_eval_split
-    from tfbert.predict import Classifier
-    from tfbert.report import write_report
-    from tfbert.run_folder import read_json, write_json_atomic
-
     classifier = Classifier.from_run(run_dir, batch_size=batch_size)
     frame = load_eval_split(data_cfg, LabelSet(classifier.label_names), split)
     logits = classifier.predict_logits(list(frame["text"]))

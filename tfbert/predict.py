@@ -1,4 +1,4 @@
-"""Prediction from a run folder: `Classifier.from_run(dir).predict(texts)`."""
+"""Prediction: the compiled forward pass, and `Classifier.from_run(dir).predict(texts)`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,47 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
-from tfbert.evaluate import make_logits_fn, predict_logits
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
 from tfbert.run_folder import open_run_folder
+
+
+def make_logits_fn(model):
+    """A compiled forward pass that returns float32 logits for one batch of features."""
+
+    @tf.function(reduce_retracing=True)
+    def logits_fn(features):
+        return tf.cast(model(features, training=False).logits, tf.float32)
+
+    return logits_fn
+
+
+def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: str | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Runs the model over `(features, labels)` batches; returns (logits, labels) as NumPy.
+
+    `progress` names a progress bar (batches done, time left) for passes long enough to need one.
+    """
+    logits_fn = logits_fn or make_logits_fn(model)
+    all_logits, all_labels = [], []
+    bar = None
+    if progress:
+        from tfbert.keras import keras
+
+        batches = int(dataset.cardinality())
+        print(progress, flush=True)
+        bar = keras.utils.Progbar(batches if batches >= 0 else None, unit_name="batch")
+    for features, labels in dataset:
+        all_logits.append(logits_fn(features).numpy())
+        all_labels.append(labels.numpy())
+        if bar is not None:
+            bar.add(1)
+    if not all_logits:
+        return np.zeros((0, model.config.num_labels), np.float32), np.zeros((0,), np.int64)
+    return np.concatenate(all_logits), np.concatenate(all_labels)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from tfbert.callbacks import StopOnNaN, ValidationMetrics, build_callbacks, resu
 from tfbert.config import RunConfig
 from tfbert.data import DataError, LabelSet, Splits, load_splits
 from tfbert.distribute import build_strategy, describe, is_chief
-from tfbert.evaluate import evaluate_logits, format_metrics, make_logits_fn, predict_logits
+from tfbert.evaluate import evaluate_logits, format_metrics
 from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
 from tfbert.keras import keras
 from tfbert.model import (
@@ -29,6 +29,7 @@ from tfbert.model import (
     precision_policy,
     resolve_precision,
 )
+from tfbert.predict import make_logits_fn, predict_logits
 from tfbert.run_folder import (
     RunFolder,
     default_run_name,
