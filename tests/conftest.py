@@ -80,11 +80,26 @@ def toy_data_dir(tmp_path_factory) -> Path:
     return folder
 
 
+SHARED_FIXTURES = ("shared_model_dir", "shared_imdb_dir")
+MISSING_SHARED = ("; set TFBERT_SHARED_DIR, or run the tests without it: "
+                  'python -m pytest -m "not real_model"')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that reads the shared folder must say so with the `real_model` marker."""
+    unmarked = [item.nodeid for item in items
+                if set(SHARED_FIXTURES) & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("real_model") is None]
+    if unmarked:
+        raise pytest.UsageError("tests read ../shared without @pytest.mark.real_model: "
+                                + ", ".join(unmarked))
+
+
 @pytest.fixture(scope="session")
 def shared_model_dir() -> Path:
     path = shared_dir() / "models" / "all-MiniLM-L6-v2"
     if not (path / "config.json").exists():
-        pytest.fail(f"shared model not found at {path}; set TFBERT_SHARED_DIR")
+        pytest.fail(f"shared model not found at {path}{MISSING_SHARED}")
     return path
 
 
@@ -92,7 +107,7 @@ def shared_model_dir() -> Path:
 def shared_imdb_dir() -> Path:
     path = shared_dir() / "data" / "imdb"
     if not (path / "train.parquet").exists():
-        pytest.fail(f"shared IMDb data not found at {path}; set TFBERT_SHARED_DIR")
+        pytest.fail(f"shared IMDb data not found at {path}{MISSING_SHARED}")
     return path
 
 
@@ -109,3 +124,11 @@ def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
         output=OutputConfig(output_dir=str(tmp_path_factory.mktemp("runs")), run_name="tiny"),
     )
     return train.run(cfg)
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path) -> Path:
+    """A private copy of the trained run, for tests that add files to it (exports, evaluations)."""
+    import shutil
+
+    return Path(shutil.copytree(trained_run.run_dir, tmp_path / "run"))

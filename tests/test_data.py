@@ -91,6 +91,7 @@ def test_aclimdb_tree(tmp_path):
     assert all(t.startswith("pos review") for t in positive)
 
 
+@pytest.mark.real_model
 def test_stratified_subsets_keep_class_balance_and_seed(shared_imdb_dir):
     cfg = _cfg(shared_imdb_dir, train_size=180, val_size=20, test_size=50, seed=42)
     first, second = load_splits(cfg), load_splits(cfg)

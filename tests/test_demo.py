@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from tfbert.demo import MAX_CHARS, DemoInputError, ExportedClassifier, check_text, read_batch
+from tfbert.cli import ExitCode, demo_main
+from tfbert.demo import MAX_CHARS, DemoInputError, check_text, read_batch
+from tfbert.exported import ExportedClassifier, ExportError
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("TFBERT_CHROMIUM", "/usr/bin/chromium")
@@ -43,15 +45,17 @@ def test_classifier_reads_names_and_matches_the_signature(export_dir, direct):
     assert classifier.max_length == 32
     texts = [f"review number {i} was {'great' if i % 2 else 'awful'}" for i in range(40)]
     labels, probabilities = direct(texts)
-    predictions = classifier.classify(texts)  # more than one chunk of 32
+    predictions = classifier.predict(texts)  # more than one chunk of 32
     assert [p.label for p in predictions] == labels
     for prediction, row in zip(predictions, probabilities, strict=True):
         assert prediction.probabilities == pytest.approx({"negative": row[0], "positive": row[1]})
 
 
-def test_bad_export_folder_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="saved_model.pb"):
+def test_bad_export_folder_is_explained(tmp_path, capsys):
+    with pytest.raises(ExportError, match="saved_model.pb"):
         ExportedClassifier(tmp_path)
+    assert demo_main(["--export", str(tmp_path)]) == ExitCode.RUN_FOLDER  # the code cli.py documents
+    assert "export error" in capsys.readouterr().err
 
 
 def test_text_checks():
@@ -80,7 +84,8 @@ def test_batch_from_lines_and_files(tmp_path):
 
 
 def test_demo_imports_neither_transformers_nor_training_code(export_dir):
-    code = ("import sys; from tfbert.demo import ExportedClassifier, build_app; "
+    code = ("import sys; from tfbert.demo import build_app; "
+            "from tfbert.exported import ExportedClassifier; "
             f"build_app(ExportedClassifier({str(export_dir)!r})); "
             "bad = [m for m in sys.modules if m.split('.')[0] == 'transformers' or "
             "m in ('tfbert.train', 'tfbert.model', 'tfbert.data')]; print(bad); assert not bad")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfbert.cli import EXIT_RUN_FOLDER, export_main
+from tfbert.cli import ExitCode, export_main
 from tfbert.export import ExportError, export_run
 from tfbert.predict import Classifier
 
@@ -85,12 +85,12 @@ def test_edge_inputs_are_defined(loaded):
     assert np.isfinite(odd["probabilities"].numpy()).all()
 
 
-def test_versions_are_never_overwritten(trained_run):
-    base = trained_run.run_dir / "export" / "classifier"
+def test_versions_are_never_overwritten(run_copy):
+    base = run_copy / "export" / "classifier"
     with pytest.raises(ExportError, match="already exists"):
-        export_run(trained_run.run_dir, version=1)
-    assert export_main(["--run", str(trained_run.run_dir), "--version", "1"]) == EXIT_RUN_FOLDER
-    result = export_run(trained_run.run_dir)  # auto: next free number
+        export_run(run_copy, version=1)
+    assert export_main(["--run", str(run_copy), "--version", "1"]) == ExitCode.RUN_FOLDER
+    result = export_run(run_copy)  # auto: next free number
     assert result.version == 2 and (base / "2" / "saved_model.pb").exists()
     assert not [p for p in base.iterdir() if p.name.startswith(".")], "no temp folders left"
 
@@ -221,8 +221,8 @@ def test_keras3_tfsmlayer_and_keras2_layer(export_dir):
     np.testing.assert_allclose(k2, k3, atol=1e-5)
 
 
-def test_interrupted_export_leaves_no_version(trained_run, monkeypatch):
-    base = trained_run.run_dir / "export" / "classifier"
+def test_interrupted_export_leaves_no_version(run_copy, monkeypatch):
+    base = run_copy / "export" / "classifier"
     before = sorted(p.name for p in base.iterdir())
 
     def crash(*args, **kwargs):
@@ -230,5 +230,5 @@ def test_interrupted_export_leaves_no_version(trained_run, monkeypatch):
 
     monkeypatch.setattr(tf.saved_model, "save", crash)
     with pytest.raises(KeyboardInterrupt):
-        export_run(trained_run.run_dir, version=9)
+        export_run(run_copy, version=9)
     assert sorted(p.name for p in base.iterdir()) == before

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, toy_reviews
 
-from tfbert.cli import EXIT_RUN_FOLDER, train_main
+from tfbert.cli import ExitCode, train_main
 from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
 
 
@@ -142,11 +142,11 @@ def test_finished_run_is_not_retrained_and_other_configs_are_refused(
     assert train_main(args) == 0
     (run_dir,) = list(tmp_path.iterdir())
     assert run_dir.name.startswith("tiny_bert") and len(run_dir.name.split("-")[-1]) == 8
-    assert train_main(args) == EXIT_RUN_FOLDER
+    assert train_main(args) == ExitCode.RUN_FOLDER
     assert "already complete" in capsys.readouterr().err
     (run_dir / "metrics.json").unlink()  # now an interrupted run of the same name...
     assert train_main(args[:-2] + ["--output-dir", str(tmp_path), "--run-name", run_dir.name,
-                                   "--learning-rate", "1e-3"]) == EXIT_RUN_FOLDER
+                                   "--learning-rate", "1e-3"]) == ExitCode.RUN_FOLDER
     assert "different or unknown run" in capsys.readouterr().err
 
 
@@ -155,7 +155,7 @@ def test_tokenizer_from_another_model_is_refused(tiny_model_dir, toy_data_dir, t
 
     from transformers import BertTokenizerFast
 
-    from tfbert.cli import EXIT_MODEL
+    from tfbert.cli import ExitCode
 
     mixed = tmp_path / "mixed"
     shutil.copytree(tiny_model_dir, mixed)
@@ -166,6 +166,6 @@ def test_tokenizer_from_another_model_is_refused(tiny_model_dir, toy_data_dir, t
     BertTokenizerFast(vocab_file=str(mixed / "vocab.txt")).save_pretrained(str(mixed))
     code = train_main(["--model", str(mixed), "--data", str(toy_data_dir), "--epochs", "1",
                        "--output-dir", str(tmp_path / "runs")])
-    assert code == EXIT_MODEL
+    assert code == ExitCode.MODEL
     assert "the tokenizer files belong to another model" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

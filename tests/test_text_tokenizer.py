@@ -67,6 +67,9 @@ def cased(tmp_path_factory):
     )
 
 
+MINILM = pytest.param("minilm", marks=pytest.mark.real_model)  # the shared real tokenizer
+
+
 @pytest.fixture(scope="module")
 def minilm(shared_model_dir):
     return transformers.AutoTokenizer.from_pretrained(str(shared_model_dir))
@@ -112,28 +115,30 @@ def _assert_same(reference, texts, max_length: int, encode=None, head_tokens=Non
     assert not encoded["token_type_ids"].numpy().any()
 
 
-@pytest.mark.parametrize("name", ["uncased", "cased", "minilm"])
+@pytest.mark.parametrize("name", ["uncased", "cased", MINILM])
 @pytest.mark.parametrize("max_length", [512, 7])
 def test_matches_fast_tokenizer_on_hard_texts(name, max_length, request):
     _assert_same(request.getfixturevalue(name), HARD_TEXTS, max_length)
 
 
-@pytest.mark.parametrize("name", ["uncased", "minilm"])
+@pytest.mark.parametrize("name", ["uncased", MINILM])
 def test_matches_fast_tokenizer_op_by_op(name, request, eager_functions):
     _assert_same(request.getfixturevalue(name), HARD_TEXTS, 16)
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("max_length", [512, 128])
 def test_matches_fast_tokenizer_on_imdb_reviews(minilm, reviews, max_length):
     _assert_same(minilm, reviews, max_length)
 
 
-@pytest.mark.parametrize("name", ["uncased", "minilm"])
+@pytest.mark.parametrize("name", ["uncased", MINILM])
 @pytest.mark.parametrize("max_length, head_tokens", [(7, 0), (7, 2), (16, 5), (512, 100)])
 def test_keeps_head_and_tail_like_training_on_hard_texts(name, max_length, head_tokens, request):
     _assert_same(request.getfixturevalue(name), HARD_TEXTS, max_length, head_tokens=head_tokens)
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("truncation", ["tail", "head+tail"])
 def test_serving_cuts_imdb_reviews_as_training_does(minilm, reviews, truncation):
     import pandas as pd
@@ -148,6 +153,7 @@ def test_serving_cuts_imdb_reviews_as_training_does(minilm, reviews, truncation)
     assert sum(len(r) == 128 for r in trained) > 50  # many reviews were really cut
 
 
+@pytest.mark.real_model
 def test_runs_in_tf_data_and_tf_function(minilm, reviews):
     tokenizer = BertTextTokenizer.from_fast_tokenizer(minilm, 256)
     texts = HARD_TEXTS + reviews[:40]
@@ -175,6 +181,7 @@ def saved_dir(minilm, tmp_path_factory):
     return path
 
 
+@pytest.mark.real_model
 def test_saved_model_round_trip(minilm, saved_dir):
     loaded = tf.saved_model.load(saved_dir)
     _assert_same(minilm, HARD_TEXTS, 64, encode=loaded)
@@ -182,6 +189,7 @@ def test_saved_model_round_trip(minilm, saved_dir):
     _assert_same(minilm, HARD_TEXTS, 64, encode=lambda t: signature(texts=t))
 
 
+@pytest.mark.real_model
 def test_saved_model_uses_only_core_ops(saved_dir):
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString((Path(saved_dir) / "saved_model.pb").read_bytes())
@@ -206,6 +214,7 @@ def test_empty_batch_gives_two_columns(uncased):
     }
 
 
+@pytest.mark.real_model
 def test_invalid_utf8_is_replaced_then_dropped(minilm):
     raw = [b"caf\xe9 \xff ok", b"\xed\xa0\x80 surrogate", b"cut \xe2\x82", b"over\xc0\xaflong"]
     encoded = BertTextTokenizer.from_fast_tokenizer(minilm, 64)(tf.constant(raw))
@@ -213,6 +222,7 @@ def test_invalid_utf8_is_replaced_then_dropped(minilm):
     assert _rows(encoded) == minilm(decoded, truncation=True, max_length=64)["input_ids"]
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("unit", ["word ", "x", "中", "!"])
 def test_huge_text_is_cut_to_max_length(minilm, unit):
     tokenizer = BertTextTokenizer.from_fast_tokenizer(minilm, 128)
@@ -262,6 +272,7 @@ def test_max_length_must_fit_cls_and_sep(uncased):
         BertTextTokenizer.from_fast_tokenizer(uncased, 1)
 
 
+@pytest.mark.real_model
 def test_saved_tokenizer_is_small(saved_dir):
     size = sum(f.stat().st_size for f in Path(saved_dir).rglob("*") if f.is_file())
     assert size < 4_000_000  # 30,522-piece vocabulary: about 1.6 MB

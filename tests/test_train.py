@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tfbert.cli import EXIT_DATA, EXIT_MODEL, EXIT_RUN_FOLDER, evaluate_main, predict_main, train_main
+from tfbert.cli import ExitCode, evaluate_main, predict_main, train_main
 from tfbert.predict import Classifier
 from tfbert.run_folder import RunFolder
 
@@ -68,7 +68,7 @@ def test_classifier_from_run_predicts(trained_run):
 def test_predict_cli_json_and_file(trained_run, tmp_path, capsys):
     texts = tmp_path / "texts.txt"
     texts.write_text("the film was superb\n\nthe plot was dull\n", encoding="utf-8")
-    code = predict_main(["--model", str(trained_run.run_dir), "--json", "--file", str(texts),
+    code = predict_main(["--run", str(trained_run.run_dir), "--json", "--file", str(texts),
                          "it was brilliant"])
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
@@ -77,15 +77,31 @@ def test_predict_cli_json_and_file(trained_run, tmp_path, capsys):
     assert lines[0]["label"] == "positive" and lines[2]["label"] == "negative"
 
 
-def test_evaluate_cli_records_metrics(trained_run, toy_data_dir, capsys):
-    code = evaluate_main(["--model", str(trained_run.run_dir), "--data", str(toy_data_dir),
+def test_predict_from_run_and_export_agree_and_old_flag_still_works(trained_run, capsys):
+    texts = ["the film was superb", "the plot was dull", "it was not bad at all"]
+    outputs, export_dir = {}, trained_run.run_dir / "export" / "classifier" / "1"
+    for flag, path in (("--run", trained_run.run_dir), ("--export", export_dir),
+                       ("--model", trained_run.run_dir), ("--model", export_dir)):
+        assert predict_main([flag, str(path), "--json", *texts]) == 0
+        captured = capsys.readouterr()
+        outputs[flag, str(path)] = [json.loads(line) for line in captured.out.splitlines()]
+        assert ("deprecated" in captured.err) == (flag == "--model")
+    first = outputs["--run", str(trained_run.run_dir)]
+    for rows in outputs.values():
+        assert [r["label"] for r in rows] == [r["label"] for r in first]
+        for row, base in zip(rows, first, strict=True):
+            assert row["probabilities"] == pytest.approx(base["probabilities"], abs=1e-4)
+
+
+def test_evaluate_cli_records_metrics(run_copy, toy_data_dir, capsys):
+    code = evaluate_main(["--run", str(run_copy), "--data", str(toy_data_dir),
                           "--split", "validation", "--json"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["n_examples"] == 40
-    recorded = json.loads((trained_run.run_dir / "metrics.json").read_text())
+    recorded = json.loads((run_copy / "metrics.json").read_text())
     assert recorded["evaluations"][f"{toy_data_dir}:validation"]["accuracy"] == printed["accuracy"]
-    reports = list((trained_run.run_dir / "evaluations").glob("*validation/report.md"))
+    reports = list((run_copy / "evaluations").glob("*validation/report.md"))
     assert len(reports) == 1 and "confusion_matrix.png" in reports[0].read_text()
     assert "test" in recorded  # training's own metrics are kept
 
@@ -96,19 +112,19 @@ def test_train_cli_end_to_end_and_refuses_to_overwrite(tiny_model_dir, toy_data_
             "--no-export"]
     assert train_main(args) == 0
     assert RunFolder(tmp_path / "cli").is_complete()
-    assert train_main(args) == EXIT_RUN_FOLDER
+    assert train_main(args) == ExitCode.RUN_FOLDER
 
 
 def test_cli_errors_exit_with_codes(tiny_model_dir, toy_data_dir, tmp_path, capsys):
     base = ["--output-dir", str(tmp_path), "--epochs", "1"]
     assert train_main(["--model", str(tiny_model_dir), "--data", str(tmp_path / "no.csv")] + base) \
-        == EXIT_DATA
+        == ExitCode.DATA
     assert "no.csv does not exist" in capsys.readouterr().err
-    assert train_main(["--model", str(tmp_path), "--data", str(toy_data_dir)] + base) == EXIT_MODEL
+    assert train_main(["--model", str(tmp_path), "--data", str(toy_data_dir)] + base) == ExitCode.MODEL
     assert "no config.json" in capsys.readouterr().err
     # max length beyond the model's 64 positions
     assert train_main(["--model", str(tiny_model_dir), "--data", str(toy_data_dir),
-                       "--max-length", "128"] + base) == EXIT_DATA
+                       "--max-length", "128"] + base) == ExitCode.DATA
     assert "exceeds the model's 64 positions" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         train_main(["--epochs", "0"])

@@ -1,20 +1,20 @@
-"""Command lines of the scripts: argument parsing into configs, and exit codes for errors.
+"""Command lines of the scripts: argument parsing into configs, and one table of exit codes.
 
-Exit codes: 0 success, 2 usage error (bad flags or values), 3 data error, 4 model error,
-5 run-folder or export error, 6 training diverged (NaN/Inf loss).
+One vocabulary across the scripts: `--model` is a checkpoint to fine-tune, `--run` a run folder
+written by train.py, `--export` an export version folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from tfbert.config import (
-    DEFAULT_DATA,
-    DEFAULT_MODEL,
     MONITOR_METRICS,
     PRECISIONS,
     STRATEGIES,
@@ -26,7 +26,17 @@ from tfbert.config import (
     TrainConfig,
 )
 
-EXIT_USAGE, EXIT_DATA, EXIT_MODEL, EXIT_RUN_FOLDER, EXIT_DIVERGED = 2, 3, 4, 5, 6
+
+class ExitCode(enum.IntEnum):
+    """What every entry point returns; the README's table lists the same."""
+
+    OK = 0
+    USAGE = 2  # unknown flag or invalid value (argparse exits with 2 too)
+    DATA = 3  # unreadable or unusable data, including --max-length above the model's limit
+    MODEL = 4  # the model or tokenizer cannot be loaded, or they do not match
+    RUN_FOLDER = 5  # run complete or different, not a run folder, export missing or version taken
+    DIVERGED = 6  # training diverged: NaN or infinite loss
+
 log = logging.getLogger("tfbert")
 
 
@@ -44,72 +54,76 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def build_train_parser() -> argparse.ArgumentParser:
+    """Flags of train.py; every default is read from the config dataclasses."""
+    d, m, t, o = DataConfig(), ModelConfig(), TrainConfig(), OutputConfig()
     parser = argparse.ArgumentParser(
         prog="train.py", description="Fine-tune a BERT-family checkpoint as a text classifier.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--data", nargs="+", default=[DEFAULT_DATA], metavar="SOURCE",
+    data.add_argument("--data", nargs="+", default=list(d.sources), metavar="SOURCE",
                       help="hub data set name, aclImdb folder, folder of train/validation/test "
                            "files, or files (split=PATH); CSV, TSV, JSONL, JSON, parquet")
-    data.add_argument("--text-column", default="text")
-    data.add_argument("--label-column", default="label")
-    data.add_argument("--label-names", type=_names, default=None,
+    data.add_argument("--text-column", default=d.text_column)
+    data.add_argument("--label-column", default=d.label_column)
+    data.add_argument("--label-names", type=_names, default=d.label_names,
                       help="comma-separated class names in id order, e.g. negative,positive")
-    data.add_argument("--train-size", type=int, default=None, help="stratified subset of train")
-    data.add_argument("--val-size", type=_size, default=0.1,
+    data.add_argument("--train-size", type=int, default=d.train_size, help="stratified subset of train")
+    data.add_argument("--val-size", type=_size, default=d.val_size,
                       help="validation examples (or fraction of train when carved from it)")
-    data.add_argument("--test-size", type=int, default=None, help="stratified subset of test")
-    data.add_argument("--max-length", type=int, default=256, help="tokens per text, truncated")
-    data.add_argument("--truncation", choices=TRUNCATIONS, default="head",
+    data.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset of test")
+    data.add_argument("--max-length", type=int, default=d.max_length, help="tokens per text, truncated")
+    data.add_argument("--truncation", choices=TRUNCATIONS, default=d.truncation,
                       help="which tokens a longer text keeps: its start, its end, or both")
-    data.add_argument("--head-tokens", type=int, default=None,
+    data.add_argument("--head-tokens", type=int, default=d.head_tokens,
                       help="with head+tail: tokens kept from the start (default: a quarter)")
-    data.add_argument("--strict", action="store_true",
+    data.add_argument("--strict", action="store_true", default=d.strict,
                       help="stop on empty texts, missing labels or invalid UTF-8 instead of "
                            "dropping/replacing them")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=DEFAULT_MODEL, help="hub name or local folder")
-    model.add_argument("--precision", choices=PRECISIONS, default="auto",
+    model.add_argument("--model", default=m.name_or_path, help="checkpoint to fine-tune: hub name "
+                                                               "or local folder")
+    model.add_argument("--precision", choices=PRECISIONS, default=m.precision,
                        help="auto: mixed_float16 on a GPU, float32 on a CPU")
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=2)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--eval-batch-size", type=int, default=64)
-    train.add_argument("--learning-rate", type=float, default=1e-4,
+    train.add_argument("--epochs", type=int, default=t.epochs)
+    train.add_argument("--batch-size", type=int, default=t.batch_size)
+    train.add_argument("--eval-batch-size", type=int, default=t.eval_batch_size)
+    train.add_argument("--learning-rate", type=float, default=t.learning_rate,
                        help="suits small encoders such as MiniLM; use 2e-5 to 5e-5 for bert-base")
-    train.add_argument("--weight-decay", type=float, default=0.01)
-    train.add_argument("--warmup-ratio", type=float, default=0.1)
-    train.add_argument("--monitor", choices=MONITOR_METRICS, default="val_f1",
+    train.add_argument("--weight-decay", type=float, default=t.weight_decay)
+    train.add_argument("--warmup-ratio", type=float, default=t.warmup_ratio)
+    train.add_argument("--monitor", choices=MONITOR_METRICS, default=t.monitor,
                        help="metric that picks the best epoch and drives early stopping")
-    train.add_argument("--early-stopping-patience", type=int, default=2,
+    train.add_argument("--early-stopping-patience", type=int, default=t.early_stopping_patience or 0,
                        help="epochs without improvement before stopping; 0 disables")
-    train.add_argument("--no-bucketing", dest="bucketing", action="store_false",
+    train.add_argument("--no-bucketing", dest="bucketing", action="store_false", default=t.bucketing,
                        help="pad each batch to its longest text instead of length bucketing")
-    train.add_argument("--pad-multiple", type=int, default=16,
+    train.add_argument("--pad-multiple", type=int, default=t.pad_multiple,
                        help="bucket width: padded lengths are multiples of this")
-    train.add_argument("--jit-compile", action="store_true",
+    train.add_argument("--jit-compile", action="store_true", default=t.jit_compile,
                        help="compile the training step with XLA")
-    train.add_argument("--save-every-steps", type=int, default=0,
+    train.add_argument("--save-every-steps", type=int, default=t.save_every_steps,
                        help="also back up for resume every N steps (0: at epoch ends only)")
-    train.add_argument("--deterministic", action="store_true",
+    train.add_argument("--deterministic", action="store_true", default=t.deterministic,
                        help="deterministic TensorFlow ops: identical results for the same seed")
-    train.add_argument("--strategy", choices=STRATEGIES, default="auto",
+    train.add_argument("--strategy", choices=STRATEGIES, default=t.strategy,
                        help="tf.distribute strategy; auto: mirrored over several GPUs, else one "
                             "device; multi-worker reads TF_CONFIG")
-    train.add_argument("--calibrate", action="store_true",
+    train.add_argument("--calibrate", action="store_true", default=t.calibrate,
                        help="fit a probability temperature on the validation split; the export "
                             "serves calibrated probabilities")
-    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--seed", type=int, default=t.seed)
     output = parser.add_argument_group("output")
-    output.add_argument("--output-dir", default="saved_models")
-    output.add_argument("--run-name", default=None,
+    output.add_argument("--output-dir", default=o.output_dir)
+    output.add_argument("--run-name", default=o.run_name,
                         help="default: <model>-<data>-<config hash>, so re-running the same "
                              "command resumes an interrupted run")
-    output.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    output.add_argument("--no-export", dest="export", action="store_false",
+    output.add_argument("--overwrite", action="store_true", default=o.overwrite,
+                        help="replace an existing run folder")
+    output.add_argument("--no-export", dest="export", action="store_false", default=o.export,
                         help="skip the SavedModel export at the end")
-    output.add_argument("--export-name", default="classifier",
+    output.add_argument("--export-name", default=o.export_name,
                         help="model name in the export path (export/<name>/<version>)")
     return parser
 
@@ -156,7 +170,7 @@ def setup_logging() -> None:
 def _guarded(body: Callable[[], int]) -> int:
     """Runs a command, turning known errors into one line on stderr and an exit code."""
     from tfbert.data import DataError
-    from tfbert.export import ExportError
+    from tfbert.exported import ExportError
     from tfbert.model import ModelLoadError
     from tfbert.run_folder import RunFolderError
     from tfbert.train import TrainingDivergedError
@@ -165,16 +179,19 @@ def _guarded(body: Callable[[], int]) -> int:
         return body()
     except DataError as err:
         print(f"data error: {err}", file=sys.stderr)
-        return EXIT_DATA
+        return ExitCode.DATA
     except ModelLoadError as err:
         print(f"model error: {err}", file=sys.stderr)
-        return EXIT_MODEL
-    except (RunFolderError, ExportError) as err:
+        return ExitCode.MODEL
+    except RunFolderError as err:
         print(f"run folder error: {err}", file=sys.stderr)
-        return EXIT_RUN_FOLDER
+        return ExitCode.RUN_FOLDER
+    except ExportError as err:
+        print(f"export error: {err}", file=sys.stderr)
+        return ExitCode.RUN_FOLDER
     except TrainingDivergedError as err:
         print(f"training diverged: {err}", file=sys.stderr)
-        return EXIT_DIVERGED
+        return ExitCode.DIVERGED
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -191,15 +208,37 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
         result = train.run(cfg)
         log.info("done in %.0f s; run folder: %s", result.seconds, result.run_dir)
-        return 0
+        return ExitCode.OK
 
     return _guarded(body)
 
 
+def _add_run_flags(parser: argparse.ArgumentParser, export_too: bool) -> None:
+    """`--run` (and `--export`), plus the old `--model` that meant a run folder."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--run", help="run folder written by train.py")
+    if export_too:
+        group.add_argument("--export", help="export version folder, e.g. "
+                                            "saved_models/<run>/export/classifier/1")
+    group.add_argument("--model", dest="legacy_model", help="deprecated: use --run"
+                       + (" or --export" if export_too else ""))
+
+
+def _resolve_run_flags(args: argparse.Namespace) -> None:
+    """Maps the deprecated `--model` onto `--run` (or `--export` for a SavedModel folder)."""
+    path = args.legacy_model
+    if path is None:
+        return
+    as_export = hasattr(args, "export") and (Path(path) / "saved_model.pb").is_file()
+    kind, flag = ("an export", "--export") if as_export else ("a run", "--run")
+    print(f"note: --model for {kind} folder is deprecated; use {flag}", file=sys.stderr)
+    setattr(args, "export" if as_export else "run", path)
+
+
 def build_predict_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="predict.py",
-                                     description="Label texts with a fine-tuned run.")
-    parser.add_argument("--model", required=True, help="run folder written by train.py")
+                                     description="Label texts with a fine-tuned run or its export.")
+    _add_run_flags(parser, export_too=True)
     parser.add_argument("texts", nargs="*", help="texts to label")
     parser.add_argument("--file", help="a text file with one text per line ('-' for stdin)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
@@ -219,42 +258,52 @@ def _read_lines(path: str) -> list[str]:
         raise DataError(f"cannot read {path}: {err.strerror}") from err
 
 
+def _load_classifier(args: argparse.Namespace):
+    """The run folder's Keras model, or the export's raw-text signature (no transformers)."""
+    if getattr(args, "export", None):
+        from tfbert.exported import ExportedClassifier
+
+        return ExportedClassifier(args.export, batch_size=args.batch_size)
+    from tfbert.predict import Classifier
+
+    return Classifier.from_run(args.run, batch_size=args.batch_size)
+
+
 def predict_main(argv: Sequence[str] | None = None) -> int:
     parser = build_predict_parser()
     args = parser.parse_args(argv)
+    _resolve_run_flags(args)
     if not args.texts and not args.file:
         parser.error("give texts as arguments or --file")
 
     def body() -> int:
         setup_logging()
         texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
-        from tfbert.predict import Classifier
-
-        classifier = Classifier.from_run(args.model, batch_size=args.batch_size)
-        for prediction in classifier.predict(texts):
+        for prediction in _load_classifier(args).predict(texts):
             if args.json:
                 print(json.dumps(prediction.to_dict(), ensure_ascii=False))
             else:
                 probs = "  ".join(f"{k}={v:.3f}" for k, v in prediction.probabilities.items())
                 snippet = prediction.text if len(prediction.text) <= 60 else prediction.text[:57] + "..."
                 print(f"{prediction.label}\t{probs}\t{snippet}")
-        return 0
+        return ExitCode.OK
 
     return _guarded(body)
 
 
 def build_evaluate_parser() -> argparse.ArgumentParser:
+    d = DataConfig()
     parser = argparse.ArgumentParser(prog="evaluate.py",
                                      description="Evaluate a fine-tuned run on labelled data.")
-    parser.add_argument("--model", required=True, help="run folder written by train.py")
+    _add_run_flags(parser, export_too=False)
     parser.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
                         help="same forms as train.py --data")
     parser.add_argument("--split", default=None, help="default: test, or the only split")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--label-column", default="label")
-    parser.add_argument("--test-size", type=int, default=None, help="stratified subset size")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--text-column", default=d.text_column)
+    parser.add_argument("--label-column", default=d.label_column)
+    parser.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset size")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig().eval_batch_size)
+    parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     return parser
 
@@ -262,6 +311,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
     parser = build_evaluate_parser()
     args = parser.parse_args(argv)
+    _resolve_run_flags(args)
     try:
         data_cfg = DataConfig(sources=tuple(args.data), text_column=args.text_column,
                               label_column=args.label_column, test_size=args.test_size,
@@ -273,9 +323,9 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         setup_logging()
         from tfbert.evaluate import evaluate_run, format_metrics
 
-        metrics = evaluate_run(args.model, data_cfg, args.split, args.batch_size)
+        metrics = evaluate_run(args.run, data_cfg, args.split, args.batch_size)
         print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics, "evaluation"))
-        return 0
+        return ExitCode.OK
 
     return _guarded(body)
 
@@ -294,7 +344,8 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", required=True, help="run folder written by train.py")
     parser.add_argument("--version", type=_version, default=None,
                         help="integer version folder; default 'auto' = next free number")
-    parser.add_argument("--name", default="classifier", help="model name (export/<name>/<version>)")
+    parser.add_argument("--name", default=OutputConfig().export_name,
+                        help="model name (export/<name>/<version>)")
     return parser
 
 
@@ -307,6 +358,34 @@ def export_main(argv: Sequence[str] | None = None) -> int:
 
         result = export_run(args.run, version=args.version, model_name=args.name)
         print(result.path)
-        return 0
+        return ExitCode.OK
 
     return _guarded(body)
+
+
+def build_demo_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="demo.py", description="Serve a web demo of an exported classifier.")
+    parser.add_argument("--export", required=True,
+                        help="export version folder, e.g. saved_models/<run>/export/classifier/1")
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--title", default="tfbert classifier")
+    return parser
+
+
+def demo_main(argv: Sequence[str] | None = None) -> int:
+    """Serves the demo; imports neither transformers nor the training code."""
+    args = build_demo_parser().parse_args(argv)
+    from tfbert.demo import build_app
+    from tfbert.exported import ExportedClassifier, ExportError
+
+    try:
+        classifier = ExportedClassifier(args.export)
+    except (ExportError, OSError) as err:
+        print(f"export error: {err}", file=sys.stderr)
+        return ExitCode.RUN_FOLDER
+    app = build_app(classifier, args.title)
+    print(f"demo of {args.export} on http://{args.host}:{args.port}", flush=True)
+    app.queue().launch(server_name=args.host, server_port=args.port, show_error=True)
+    return ExitCode.OK

@@ -15,6 +15,9 @@ STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
+DEFAULT_EXPORT_NAME = "classifier"
+# TF Serving model names become folder and URL parts: keep them to these characters.
+EXPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
 def _check_size(name: str, value: float | int | None, allow_fraction: bool) -> None:
@@ -147,12 +150,12 @@ class OutputConfig:
     run_name: str | None = None
     overwrite: bool = False
     export: bool = True
-    export_name: str = "classifier"
+    export_name: str = DEFAULT_EXPORT_NAME
 
     def __post_init__(self) -> None:
         if not self.output_dir:
             raise ValueError("output_dir must be non-empty")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.export_name):
+        if not re.fullmatch(EXPORT_NAME_PATTERN, self.export_name):
             raise ValueError(f"export_name {self.export_name!r}: use letters, digits, '.', '_', '-'")
         if self.run_name is not None:
             if not self.run_name or "/" in self.run_name or self.run_name in (".", ".."):

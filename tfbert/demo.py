@@ -7,19 +7,15 @@ does. Gradio is imported when the app is built, not when this module is.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
-import sys
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import tensorflow as tf
+
+from tfbert.exported import ExportedClassifier, Prediction
 
 MAX_CHARS = 200_000  # per text; the export reads at most max_length tokens of it anyway
 MAX_BATCH = 5_000  # texts per batch submission
@@ -36,51 +32,6 @@ EXAMPLES = [
 
 class DemoInputError(ValueError):
     """Input the demo cannot classify; the message is shown to the user as it is."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    probabilities: dict[str, float]
-
-    @property
-    def confidence(self) -> float:
-        return self.probabilities[self.label]
-
-
-class ExportedClassifier:
-    """The `serving_default` signature of an export, with the class names it was trained on."""
-
-    def __init__(self, export_dir: str | Path):
-        path = Path(export_dir)
-        if not (path / "saved_model.pb").is_file():
-            raise FileNotFoundError(f"{path} holds no saved_model.pb; pass a version folder such "
-                                    "as saved_models/<run>/export/classifier/1")
-        loaded = tf.saved_model.load(str(path))
-        signature = loaded.signatures["serving_default"]
-        _, inputs = signature.structured_input_signature
-        if set(inputs) != {"text"}:
-            raise ValueError(f"{path}: serving_default takes {sorted(inputs)}, not raw text; "
-                             "the demo needs an export with the raw-text signature")
-        self._loaded, self._signature = loaded, signature  # keep the object alive
-        width = int(signature.structured_outputs["probabilities"].shape[-1])
-        names = getattr(loaded, "label_names", None)
-        self.label_names = (tuple(n.decode() for n in names.numpy()) if names is not None
-                            else tuple(f"class {i}" for i in range(width)))
-        length = getattr(loaded, "max_length", None)
-        self.max_length = int(length.numpy()) if length is not None else None
-
-    def classify(self, texts: Sequence[str]) -> list[Prediction]:
-        predictions = []
-        for start in range(0, len(texts), CHUNK):
-            chunk = tf.constant(list(texts[start:start + CHUNK]), tf.string)
-            probabilities = self._signature(text=chunk)["probabilities"].numpy()
-            for row in probabilities:
-                best = int(np.argmax(row))
-                predictions.append(Prediction(
-                    self.label_names[best],
-                    {name: float(p) for name, p in zip(self.label_names, row, strict=True)}))
-        return predictions
 
 
 def check_text(text: str | None) -> str:
@@ -153,7 +104,7 @@ def build_app(classifier: ExportedClassifier, title: str = "tfbert classifier"):
             text = check_text(text)
         except DemoInputError as err:
             return None, str(err)
-        prediction = classifier.classify([text])[0]
+        prediction = classifier.predict([text])[0]
         status = (f"**{prediction.label}** with confidence {prediction.confidence:.1%}."
                   + length_note(text, classifier))
         return prediction.probabilities, status
@@ -165,7 +116,7 @@ def build_app(classifier: ExportedClassifier, title: str = "tfbert classifier"):
             return None, None, str(err)
         predictions = []
         for start in progress.tqdm(range(0, len(texts), CHUNK), desc="Classifying"):
-            predictions += classifier.classify(texts[start:start + CHUNK])
+            predictions += classifier.predict(texts[start:start + CHUNK])
         table = batch_table(texts, predictions)
         out = Path(tempfile.mkdtemp(prefix="tfbert-demo-")) / "predictions.csv"
         table.to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
@@ -198,27 +149,3 @@ def build_app(classifier: ExportedClassifier, title: str = "tfbert classifier"):
             batch_button.click(classify_many, inputs=[lines, upload],
                                outputs=[table, download, batch_status])
     return app
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="demo.py", description="Serve a web demo of an exported classifier.")
-    parser.add_argument("--export", required=True,
-                        help="export version folder, e.g. saved_models/<run>/export/classifier/1")
-    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--title", default="tfbert classifier")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        classifier = ExportedClassifier(args.export)
-    except (FileNotFoundError, ValueError, OSError) as err:
-        print(f"export error: {err}", file=sys.stderr)
-        return 4
-    app = build_app(classifier, args.title)
-    print(f"demo of {args.export} on http://{args.host}:{args.port}", flush=True)
-    app.queue().launch(server_name=args.host, server_port=args.port, show_error=True)
-    return 0

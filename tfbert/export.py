@@ -17,18 +17,17 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfbert.config import DEFAULT_EXPORT_NAME, EXPORT_NAME_PATTERN
+from tfbert.exported import TEXT_SIGNATURE, ExportError
 from tfbert.features import head_budget
+from tfbert.model import build_model, load_tokenizer, precision_policy
+from tfbert.run_folder import open_run_folder, read_json, write_text_atomic
 from tfbert.text_tokenizer import BertTextTokenizer, UnsupportedTokenizerError
 
 log = logging.getLogger(__name__)
 
-TEXT_SIGNATURE = "serving_default"
 TOKEN_IDS_SIGNATURE = "token_ids"
 WARMUP_FILE = "tf_serving_warmup_requests"
-
-
-class ExportError(Exception):
-    """The export cannot be written as asked (version exists, bad name)."""
 
 
 class ServingModule(tf.Module):
@@ -171,7 +170,7 @@ def write_version(module: ServingModule, base: Path, version: int | None, model_
 
 
 def check_model_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+    if not re.fullmatch(EXPORT_NAME_PATTERN, name):
         raise ExportError(f"model name {name!r}: use letters, digits, '.', '_' or '-'")
     return name
 
@@ -204,8 +203,6 @@ def _cut_rule(module: ServingModule, max_length: int) -> str:
 
 def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
                 max_length: int, temperature: float) -> str:
-    from tfbert.run_folder import read_json
-
     config = read_json(run_dir / "run_config.json") if (run_dir / "run_config.json").exists() else {}
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
     labels = [s.decode() for s in module.label_names.numpy()]
@@ -241,7 +238,7 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
     return "\n".join(lines)
 
 
-def export_run(run_dir: str | Path, version: int | None = None, model_name: str = "classifier",
+def export_run(run_dir: str | Path, version: int | None = None, model_name: str = DEFAULT_EXPORT_NAME,
                temperature: float | None = None) -> ExportResult:
     """Exports a finished run to `<run>/export/<model_name>/<version>/` in float32.
 
@@ -249,9 +246,6 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
     for TF Serving and a `README.md` model card. `temperature=None` takes the one training
     fitted (`--calibrate`), if any, so served probabilities are calibrated.
     """
-    from tfbert.model import build_model, load_tokenizer, precision_policy
-    from tfbert.run_folder import open_run_folder, read_json, write_text_atomic
-
     folder = open_run_folder(run_dir)
     check_model_name(model_name)
     base = folder.export / model_name
@@ -260,8 +254,7 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
                           "pass another --version or 'auto'")
     max_length, truncation, head_tokens = folder.text_cut()
     if temperature is None:
-        metrics = read_json(folder.metrics) if folder.metrics.exists() else {}
-        temperature = float(metrics.get("calibration", {}).get("temperature", 1.0))
+        temperature = folder.temperature()
     with precision_policy("float32"):  # served on CPUs: full precision, whatever training used
         model = build_model(str(folder.path))
         tokenizer = load_tokenizer(str(folder.path))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfbert.exported import Prediction, to_predictions
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
@@ -51,26 +51,14 @@ def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: st
     return np.concatenate(all_logits), np.concatenate(all_labels)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """One text's predicted label and the probability of every class."""
-
-    text: str
-    label: str
-    label_id: int
-    probabilities: dict[str, float]
-
-    def to_dict(self) -> dict:
-        return {"text": self.text, "label": self.label, "label_id": self.label_id,
-                "probabilities": self.probabilities}
-
-
 class Classifier:
     """A fine-tuned model and its tokenizer, ready to label texts."""
 
     def __init__(self, model, tokenizer, max_length: int, batch_size: int = 32,
-                 truncation: str = "head", head_tokens: int | None = None):
+                 truncation: str = "head", head_tokens: int | None = None,
+                 temperature: float = 1.0):
         self.model = model
+        self.temperature = temperature
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.truncation, self.head_tokens = truncation, head_tokens
@@ -81,11 +69,15 @@ class Classifier:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, batch_size: int = 32) -> Classifier:
-        """Loads the model saved by `scripts/train.py`; texts are cut as in training."""
+        """Loads the model saved by `scripts/train.py`.
+
+        Texts are cut as in training, and probabilities use the temperature `--calibrate`
+        fitted (if any), so they equal the export's.
+        """
         folder = open_run_folder(run_dir)
         max_length, truncation, head_tokens = folder.text_cut()
         return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
-                   max_length, batch_size, truncation, head_tokens)
+                   max_length, batch_size, truncation, head_tokens, folder.temperature())
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         """Float32 logits, shape `[len(texts), num_labels]`."""
@@ -110,16 +102,8 @@ class Classifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape `[len(texts), num_labels]`."""
-        return softmax(self.predict_logits(texts))
+        return softmax(self.predict_logits(texts) / self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Label and per-class probabilities for each text, in input order."""
-        probabilities = self.predict_proba(texts)
-        results = []
-        for text, probs in zip(texts, probabilities, strict=False):
-            best = int(probs.argmax())
-            results.append(Prediction(
-                text=text, label=self.label_names[best], label_id=best,
-                probabilities={n: float(p) for n, p in zip(self.label_names, probs, strict=False)},
-            ))
-        return results
+        return to_predictions(texts, self.predict_proba(texts), self.label_names)

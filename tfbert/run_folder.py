@@ -86,6 +86,11 @@ class RunFolder:
         data = read_json(self.run_config).get("data", {}) if self.run_config.exists() else {}
         return data.get("max_length", 512), data.get("truncation", "head"), data.get("head_tokens")
 
+    def temperature(self) -> float:
+        """The probability temperature `--calibrate` fitted on validation; 1.0 without one."""
+        metrics = read_json(self.metrics) if self.metrics.exists() else {}
+        return float(metrics.get("calibration", {}).get("temperature", 1.0))
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text.rstrip("/")).name or "x").strip("-")

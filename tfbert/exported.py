@@ -1,0 +1,93 @@
+"""Labelling with an exported SavedModel, as TF Serving would: no transformers, no training code.
+
+Also home of `Prediction`, the one result type of every classifier (export or run folder), kept
+here because this is the lightest module that returns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+TEXT_SIGNATURE = "serving_default"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's predicted label and the probability of every class."""
+
+    text: str
+    label: str
+    label_id: int
+    probabilities: dict[str, float]
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label]
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "label": self.label, "label_id": self.label_id,
+                "probabilities": self.probabilities}
+
+
+def to_predictions(texts: Sequence[str], probabilities: np.ndarray,
+                   label_names: Sequence[str]) -> list[Prediction]:
+    """Pairs each text with its most probable label and the per-class probabilities."""
+    results = []
+    for text, row in zip(texts, probabilities, strict=True):
+        best = int(np.argmax(row))
+        results.append(Prediction(text, label_names[best], best,
+                                  {name: float(p) for name, p in zip(label_names, row, strict=True)}))
+    return results
+
+
+class ExportError(Exception):
+    """The export cannot be written or read as asked (version exists, bad name, not an export)."""
+
+
+class ExportedClassifier:
+    """The raw-text `serving_default` signature of an export, with its class names.
+
+    Texts go in chunks of `batch_size` (the signature's batch), each chunk sorted by length so
+    that its padding stays small. Probabilities are the export's (calibrated if training was).
+    """
+
+    def __init__(self, export_dir: str | Path, batch_size: int = 32):
+        path = Path(export_dir)
+        if not (path / "saved_model.pb").is_file():
+            raise ExportError(f"{path} holds no saved_model.pb; pass a version folder such "
+                              "as saved_models/<run>/export/classifier/1")
+        loaded = tf.saved_model.load(str(path))
+        signature = loaded.signatures[TEXT_SIGNATURE]
+        _, inputs = signature.structured_input_signature
+        if set(inputs) != {"text"}:
+            raise ExportError(f"{path}: {TEXT_SIGNATURE} takes {sorted(inputs)}, not raw text; "
+                              "this needs an export with the raw-text signature")
+        self._loaded, self._signature = loaded, signature  # keep the object alive
+        self.batch_size = batch_size
+        width = int(signature.structured_outputs["probabilities"].shape[-1])
+        names = getattr(loaded, "label_names", None)
+        self.label_names = (tuple(n.decode() for n in names.numpy()) if names is not None
+                            else tuple(f"class {i}" for i in range(width)))
+        length = getattr(loaded, "max_length", None)
+        self.max_length = int(length.numpy()) if length is not None else None
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape `[len(texts), num_labels]`, in input order."""
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, not one string")
+        result = np.zeros((len(texts), len(self.label_names)), np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            chunk = tf.constant([texts[i] for i in rows], tf.string)
+            result[rows] = self._signature(text=chunk)["probabilities"].numpy()
+        return result
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Label and per-class probabilities for each text, in input order."""
+        return to_predictions(texts, self.predict_proba(texts), self.label_names)
