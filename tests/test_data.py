@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from conftest import toy_reviews
 
+from tfbert.cli import EXIT_DATA, train_main
 from tfbert.config import DataConfig
 from tfbert.data import DataError, LabelSet, build_label_set, load_eval_split, load_splits
 
@@ -218,3 +219,28 @@ def test_unknown_label_error_names_the_file_and_row(tmp_path):
     bad.to_csv(tmp_path / "test.csv", index=False)
     with pytest.raises(DataError, match=r"test.csv: labels outside .*neutral \(first at usable row 7\)"):
         load_splits(_cfg(tmp_path))
+
+
+@pytest.mark.parametrize("sep, suffix", [(",", "csv"), ("\t", "tsv")])
+def test_rows_with_extra_or_missing_fields_name_their_lines(tmp_path, sep, suffix):
+    rows = [f"text{sep}label"] + [f"review {i}{sep}{'positive' if i % 2 else 'negative'}"
+                                  for i in range(30)]
+    rows[1] = f"good{sep} not great{sep}positive"  # the first data row: pandas took an index
+    rows[9] = "just a text and no label"
+    path = tmp_path / f"train.{suffix}"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"2 rows do not have the header's 2 fields "
+                                        r"\(line 2 has 3, line 10 has 1; file line numbers\); "
+                                        r"put double quotes around texts that contain a "):
+        load_splits(_cfg(path))
+
+
+def test_ragged_csv_stops_the_cli_before_the_model(tiny_model_dir, tmp_path, capsys):
+    rows = ["text,label", "good, not great,positive"] + [f"review {i},negative" for i in range(20)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["--model", str(tiny_model_dir), "--data", str(tmp_path / "train.csv"),
+            "--output-dir", str(tmp_path / "runs"), "--epochs", "1"]
+    assert train_main(args) == EXIT_DATA
+    assert "1 rows do not have the header's 2 fields (line 2 has 3" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+

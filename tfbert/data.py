@@ -7,6 +7,7 @@ split (`train`, `validation`, `test`), plus a `LabelSet` that names the ids.
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import logging
 import re
@@ -84,6 +85,33 @@ def decode_utf8(data: bytes) -> tuple[str, int]:
     return data.decode("utf-8", errors="tfbert.count_replace"), bad
 
 
+def _check_field_counts(path: Path, text: str, sep: str) -> None:
+    """Refuses rows whose field count differs from the header's, naming their file lines.
+
+    Without this, pandas takes an extra first-row field for an index column and shifts every
+    column: texts become labels and the run fails later with a message that misleads.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    expected, ragged, line = None, [], 1
+    try:
+        for row in reader:
+            if row and not (len(row) == 1 and not row[0].strip()):  # pandas skips blank lines
+                if expected is None:
+                    expected = len(row)
+                elif len(row) != expected:
+                    ragged.append((line, len(row)))
+            line = reader.line_num + 1  # where the next record starts
+    except csv.Error:  # e.g. a field beyond the csv module's size limit: leave it to pandas
+        return
+    if ragged:
+        what = "a tab" if sep == "\t" else "a comma"
+        shown = ", ".join(f"line {n} has {k}" for n, k in ragged[:5]) + (" ..." if len(ragged) > 5 else "")
+        raise DataError(
+            f"{path}: {len(ragged)} rows do not have the header's {expected} fields ({shown}; file "
+            f"line numbers); put double quotes around texts that contain {what} or fix those lines"
+        )
+
+
 def _read_table(path: Path, strict: bool) -> pd.DataFrame:
     """Reads one local file by its suffix; text files are decoded as UTF-8 with replacement."""
     suffix = path.suffix.lower()
@@ -103,9 +131,11 @@ def _read_table(path: Path, strict: bool) -> pd.DataFrame:
         if not text.strip():
             raise DataError(f"{path}: the file is empty")
         if suffix in (".csv", ".tsv"):
+            sep = "\t" if suffix == ".tsv" else ","
+            _check_field_counts(path, text, sep)
             # Only an empty field is missing: a review reading "NA" or "NULL" is still a review.
-            return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",",
-                               keep_default_na=False, na_values=[""])
+            return pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""],
+                               index_col=False)
         if suffix == ".jsonl":
             return pd.read_json(io.StringIO(text), lines=True)
         try:
