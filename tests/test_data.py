@@ -8,7 +8,7 @@ from conftest import toy_reviews
 
 from tfbert.cli import EXIT_DATA, train_main
 from tfbert.config import DataConfig
-from tfbert.data import DataError, LabelSet, build_label_set, load_eval_split, load_splits
+from tfbert.data import DataError, LabelSet, build_label_set, label_warnings, load_eval_split, load_splits
 
 
 def _cfg(*sources, **kwargs) -> DataConfig:
@@ -244,3 +244,32 @@ def test_ragged_csv_stops_the_cli_before_the_model(tiny_model_dir, tmp_path, cap
     assert "1 rows do not have the header's 2 fields (line 2 has 3" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
+
+def test_label_warnings_flag_rare_classes_variants_and_numbers():
+    assert label_warnings({"negative": 38, "positive": 39}) == []
+    assert label_warnings({"0": 500, "1": 480, "2": 20}) == []
+    rare, numbers = label_warnings({"negative": 38, "positive": 39, "maybe": 1, "3.5": 1})
+    assert "'maybe' (1), '3.5' (1)" in rare and "--label-names" in rare
+    assert "'3.5' (1)" in numbers and "maybe" not in numbers
+    (variants,) = label_warnings({"positive": 40, "Positive": 5, "negative": 45})
+    assert "'positive' (40), 'Positive' (5) differ only in case" in variants
+    rare, variants = label_warnings({"positive ": 1, "positive": 39, "negative": 40})
+    assert "'positive ' (1)" in rare and "'positive ' (1), 'positive' (39)" in variants
+    (rare,) = label_warnings({"a": 5000, "b": 4950, "c": 50})  # 0.5 % of the rows
+    assert "'c' (50)" in rare and "'a'" not in rare
+
+
+def test_label_summary_and_warnings_are_logged_before_training(tmp_path, caplog):
+    frame = pd.concat([toy_reviews(77), pd.DataFrame({"text": ["hmm", "so-so"],
+                                                      "label": ["maybe", "3.5"]})])
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    with caplog.at_level("INFO"):
+        splits = load_splits(_cfg(tmp_path / "train.csv"))
+    assert len(splits.labels) == 4  # warned, not refused
+    assert "labels: 3.5 1, maybe 1, negative 39, positive 38" in caplog.text
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("very few examples" in m and "'maybe' (1)" in m for m in warned)
+    assert any("number-like labels" in m for m in warned)
+    caplog.clear()
+    with pytest.raises(DataError, match=r"labels \['3.5', 'maybe'\] are not in --label-names"):
+        load_splits(_cfg(tmp_path / "train.csv", label_names=("negative", "positive")))

@@ -321,6 +321,40 @@ def build_label_set(
     return LabelSet(tuple(str(v) for v in present)), {v: i for i, v in enumerate(present)}
 
 
+def label_warnings(counts: dict[str, int], splits: int = len(SPLITS)) -> list[str]:
+    """Flags labels that look like mistakes rather than classes, given each class's row count.
+
+    Rare: fewer than max(2, 1 % of the rows) examples, or at most one per split. Variants:
+    labels equal up to case and surrounding spaces. Stray numbers: number-like labels among
+    text labels.
+
+    Args:
+        counts: rows per class name, over every split read.
+        splits: the number of splits the rows are cut into.
+
+    Returns:
+        One message per finding; empty when nothing looks wrong.
+    """
+    total, found = sum(counts.values()), []
+    rare = [f"{name!r} ({n})" for name, n in counts.items() if n < max(2, total / 100) or n <= splits]
+    if rare:
+        found.append(f"classes with very few examples (of {total} rows): {', '.join(rare)}; if "
+                     "they are typos or stray values, fix them, or name the real classes with "
+                     "--label-names so that any other label stops the run")
+    variants: dict[str, list[str]] = {}
+    for name in counts:
+        variants.setdefault(name.strip().casefold(), []).append(name)
+    for names in (v for v in variants.values() if len(v) > 1):
+        spelled = ", ".join(f"{n!r} ({counts[n]})" for n in names)
+        found.append(f"labels {spelled} differ only in case or surrounding spaces; "
+                     "likely one class: make the spellings the same")
+    numeric = [n for n in counts if re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", n)]
+    if numeric and len(numeric) < len(counts):
+        found.append(f"number-like labels among text labels: "
+                     f"{', '.join(f'{n!r} ({counts[n]})' for n in numeric)}; likely stray values")
+    return found
+
+
 def _encode_labels(frame: pd.DataFrame, split: str, mapping: dict, integer: bool) -> pd.Series:
     """Maps raw labels to ids; every label must be one of the known classes."""
     raw = frame["label"]
@@ -393,6 +427,11 @@ def _count(size: float | int, total: int) -> int:
 def load_splits(cfg: DataConfig) -> Splits:
     """Reads the sources and returns cleaned, labelled, stratified train/validation/test splits.
 
+    Logs each class's row count. When the classes come from the data (no --label-names, no
+    hub class names), `label_warnings` findings (rare classes, case variants, stray numbers)
+    are logged as warnings, also under `strict`: the data is used as given, and --label-names
+    is the strict form for labels (a label outside it is an error).
+
     Raises:
         DataError: unreadable or missing data, missing columns, unusable labels, empty splits.
     """
@@ -408,6 +447,11 @@ def load_splits(cfg: DataConfig) -> Splits:
         frame["label"] = _encode_labels(frame, split, mapping, integer)
     if frames["train"]["label"].nunique() < 2:
         raise DataError("the train split holds only one class; a classifier needs two or more")
+    ids = pd.concat([frame["label"] for frame in frames.values()]).value_counts()
+    counts = {name: int(ids.get(i, 0)) for i, name in enumerate(labels.names)}
+    log.info("labels: %s", ", ".join(f"{name} {n}" for name, n in counts.items()))
+    for message in label_warnings(counts) if label_names is None else []:
+        log.warning("%s", message)
 
     # Carve missing splits from train, seeded, before any subsetting so they never overlap.
     train = frames["train"]
