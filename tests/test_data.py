@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from conftest import toy_reviews
 
+from tfbert.cli import EXIT_DATA, train_main
 from tfbert.config import DataConfig
-from tfbert.data import DataError, LabelSet, build_label_set, load_eval_split, load_splits
+from tfbert.data import DataError, LabelSet, build_label_set, label_warnings, load_eval_split, load_splits
 
 
 def _cfg(*sources, **kwargs) -> DataConfig:
@@ -219,3 +220,57 @@ def test_unknown_label_error_names_the_file_and_row(tmp_path):
     bad.to_csv(tmp_path / "test.csv", index=False)
     with pytest.raises(DataError, match=r"test.csv: labels outside .*neutral \(first at usable row 7\)"):
         load_splits(_cfg(tmp_path))
+
+
+@pytest.mark.parametrize("sep, suffix", [(",", "csv"), ("\t", "tsv")])
+def test_rows_with_extra_or_missing_fields_name_their_lines(tmp_path, sep, suffix):
+    rows = [f"text{sep}label"] + [f"review {i}{sep}{'positive' if i % 2 else 'negative'}"
+                                  for i in range(30)]
+    rows[1] = f"good{sep} not great{sep}positive"  # the first data row: pandas took an index
+    rows[9] = "just a text and no label"
+    path = tmp_path / f"train.{suffix}"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"2 rows do not have the header's 2 fields "
+                                        r"\(line 2 has 3, line 10 has 1; file line numbers\); "
+                                        r"put double quotes around texts that contain a "):
+        load_splits(_cfg(path))
+
+
+def test_ragged_csv_stops_the_cli_before_the_model(tiny_model_dir, tmp_path, capsys):
+    rows = ["text,label", "good, not great,positive"] + [f"review {i},negative" for i in range(20)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["--model", str(tiny_model_dir), "--data", str(tmp_path / "train.csv"),
+            "--output-dir", str(tmp_path / "runs"), "--epochs", "1"]
+    assert train_main(args) == EXIT_DATA
+    assert "1 rows do not have the header's 2 fields (line 2 has 3" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_label_warnings_flag_rare_classes_variants_and_numbers():
+    assert label_warnings({"negative": 38, "positive": 39}) == []
+    assert label_warnings({"0": 500, "1": 480, "2": 20}) == []
+    rare, numbers = label_warnings({"negative": 38, "positive": 39, "maybe": 1, "3.5": 1})
+    assert "'maybe' (1), '3.5' (1)" in rare and "--label-names" in rare
+    assert "'3.5' (1)" in numbers and "maybe" not in numbers
+    (variants,) = label_warnings({"positive": 40, "Positive": 5, "negative": 45})
+    assert "'positive' (40), 'Positive' (5) differ only in case" in variants
+    rare, variants = label_warnings({"positive ": 1, "positive": 39, "negative": 40})
+    assert "'positive ' (1)" in rare and "'positive ' (1), 'positive' (39)" in variants
+    (rare,) = label_warnings({"a": 5000, "b": 4950, "c": 50})  # 0.5 % of the rows
+    assert "'c' (50)" in rare and "'a'" not in rare
+
+
+def test_label_summary_and_warnings_are_logged_before_training(tmp_path, caplog):
+    frame = pd.concat([toy_reviews(77), pd.DataFrame({"text": ["hmm", "so-so"],
+                                                      "label": ["maybe", "3.5"]})])
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    with caplog.at_level("INFO"):
+        splits = load_splits(_cfg(tmp_path / "train.csv"))
+    assert len(splits.labels) == 4  # warned, not refused
+    assert "labels: 3.5 1, maybe 1, negative 39, positive 38" in caplog.text
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("very few examples" in m and "'maybe' (1)" in m for m in warned)
+    assert any("number-like labels" in m for m in warned)
+    caplog.clear()
+    with pytest.raises(DataError, match=r"labels \['3.5', 'maybe'\] are not in --label-names"):
+        load_splits(_cfg(tmp_path / "train.csv", label_names=("negative", "positive")))

@@ -7,6 +7,7 @@ split (`train`, `validation`, `test`), plus a `LabelSet` that names the ids.
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import logging
 import re
@@ -84,6 +85,33 @@ def decode_utf8(data: bytes) -> tuple[str, int]:
     return data.decode("utf-8", errors="tfbert.count_replace"), bad
 
 
+def _check_field_counts(path: Path, text: str, sep: str) -> None:
+    """Refuses rows whose field count differs from the header's, naming their file lines.
+
+    Without this, pandas takes an extra first-row field for an index column and shifts every
+    column: texts become labels and the run fails later with a message that misleads.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    expected, ragged, line = None, [], 1
+    try:
+        for row in reader:
+            if row and not (len(row) == 1 and not row[0].strip()):  # pandas skips blank lines
+                if expected is None:
+                    expected = len(row)
+                elif len(row) != expected:
+                    ragged.append((line, len(row)))
+            line = reader.line_num + 1  # where the next record starts
+    except csv.Error:  # e.g. a field beyond the csv module's size limit: leave it to pandas
+        return
+    if ragged:
+        what = "a tab" if sep == "\t" else "a comma"
+        shown = ", ".join(f"line {n} has {k}" for n, k in ragged[:5]) + (" ..." if len(ragged) > 5 else "")
+        raise DataError(
+            f"{path}: {len(ragged)} rows do not have the header's {expected} fields ({shown}; file "
+            f"line numbers); put double quotes around texts that contain {what} or fix those lines"
+        )
+
+
 def _read_table(path: Path, strict: bool) -> pd.DataFrame:
     """Reads one local file by its suffix; text files are decoded as UTF-8 with replacement."""
     suffix = path.suffix.lower()
@@ -103,9 +131,11 @@ def _read_table(path: Path, strict: bool) -> pd.DataFrame:
         if not text.strip():
             raise DataError(f"{path}: the file is empty")
         if suffix in (".csv", ".tsv"):
+            sep = "\t" if suffix == ".tsv" else ","
+            _check_field_counts(path, text, sep)
             # Only an empty field is missing: a review reading "NA" or "NULL" is still a review.
-            return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",",
-                               keep_default_na=False, na_values=[""])
+            return pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""],
+                               index_col=False)
         if suffix == ".jsonl":
             return pd.read_json(io.StringIO(text), lines=True)
         try:
@@ -291,6 +321,40 @@ def build_label_set(
     return LabelSet(tuple(str(v) for v in present)), {v: i for i, v in enumerate(present)}
 
 
+def label_warnings(counts: dict[str, int], splits: int = len(SPLITS)) -> list[str]:
+    """Flags labels that look like mistakes rather than classes, given each class's row count.
+
+    Rare: fewer than max(2, 1 % of the rows) examples, or at most one per split. Variants:
+    labels equal up to case and surrounding spaces. Stray numbers: number-like labels among
+    text labels.
+
+    Args:
+        counts: rows per class name, over every split read.
+        splits: the number of splits the rows are cut into.
+
+    Returns:
+        One message per finding; empty when nothing looks wrong.
+    """
+    total, found = sum(counts.values()), []
+    rare = [f"{name!r} ({n})" for name, n in counts.items() if n < max(2, total / 100) or n <= splits]
+    if rare:
+        found.append(f"classes with very few examples (of {total} rows): {', '.join(rare)}; if "
+                     "they are typos or stray values, fix them, or name the real classes with "
+                     "--label-names so that any other label stops the run")
+    variants: dict[str, list[str]] = {}
+    for name in counts:
+        variants.setdefault(name.strip().casefold(), []).append(name)
+    for names in (v for v in variants.values() if len(v) > 1):
+        spelled = ", ".join(f"{n!r} ({counts[n]})" for n in names)
+        found.append(f"labels {spelled} differ only in case or surrounding spaces; "
+                     "likely one class: make the spellings the same")
+    numeric = [n for n in counts if re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", n)]
+    if numeric and len(numeric) < len(counts):
+        found.append(f"number-like labels among text labels: "
+                     f"{', '.join(f'{n!r} ({counts[n]})' for n in numeric)}; likely stray values")
+    return found
+
+
 def _encode_labels(frame: pd.DataFrame, split: str, mapping: dict, integer: bool) -> pd.Series:
     """Maps raw labels to ids; every label must be one of the known classes."""
     raw = frame["label"]
@@ -363,6 +427,11 @@ def _count(size: float | int, total: int) -> int:
 def load_splits(cfg: DataConfig) -> Splits:
     """Reads the sources and returns cleaned, labelled, stratified train/validation/test splits.
 
+    Logs each class's row count. When the classes come from the data (no --label-names, no
+    hub class names), `label_warnings` findings (rare classes, case variants, stray numbers)
+    are logged as warnings, also under `strict`: the data is used as given, and --label-names
+    is the strict form for labels (a label outside it is an error).
+
     Raises:
         DataError: unreadable or missing data, missing columns, unusable labels, empty splits.
     """
@@ -378,6 +447,11 @@ def load_splits(cfg: DataConfig) -> Splits:
         frame["label"] = _encode_labels(frame, split, mapping, integer)
     if frames["train"]["label"].nunique() < 2:
         raise DataError("the train split holds only one class; a classifier needs two or more")
+    ids = pd.concat([frame["label"] for frame in frames.values()]).value_counts()
+    counts = {name: int(ids.get(i, 0)) for i, name in enumerate(labels.names)}
+    log.info("labels: %s", ", ".join(f"{name} {n}" for name, n in counts.items()))
+    for message in label_warnings(counts) if label_names is None else []:
+        log.warning("%s", message)
 
     # Carve missing splits from train, seeded, before any subsetting so they never overlap.
     train = frames["train"]
