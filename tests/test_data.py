@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import toy_reviews
 
-from tfbert.cli import EXIT_DATA, train_main
+from tfbert.cli import ExitCode, train_main
 from tfbert.config import DataConfig
 from tfbert.data import DataError, LabelSet, build_label_set, label_warnings, load_eval_split, load_splits
 
@@ -241,7 +241,7 @@ def test_ragged_csv_stops_the_cli_before_the_model(tiny_model_dir, tmp_path, cap
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     args = ["--model", str(tiny_model_dir), "--data", str(tmp_path / "train.csv"),
             "--output-dir", str(tmp_path / "runs"), "--epochs", "1"]
-    assert train_main(args) == EXIT_DATA
+    assert train_main(args) == ExitCode.DATA
     assert "1 rows do not have the header's 2 fields (line 2 has 3" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
