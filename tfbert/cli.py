@@ -7,7 +7,6 @@ written by train.py, `--export` an export version folder.
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import logging
 import sys
@@ -20,22 +19,14 @@ from tfbert.config import (
     STRATEGIES,
     TRUNCATIONS,
     DataConfig,
+    LabelFileConfig,
     ModelConfig,
     OutputConfig,
     RunConfig,
     TrainConfig,
 )
-
-
-class ExitCode(enum.IntEnum):
-    """What every entry point returns; the README's table lists the same."""
-
-    OK = 0
-    USAGE = 2  # unknown flag or invalid value (argparse exits with 2 too)
-    DATA = 3  # unreadable or unusable data, including --max-length above the model's limit
-    MODEL = 4  # the model or tokenizer cannot be loaded, or they do not match
-    RUN_FOLDER = 5  # run complete or different, not a run folder, export missing or version taken
-    DIVERGED = 6  # training diverged: NaN or infinite loss
+from tfbert.console import VERBOSE_ENV, is_verbose, setup_logging, start_tensorflow
+from tfbert.errors import ExitCode, ExportError, TfbertError
 
 log = logging.getLogger("tfbert")
 
@@ -125,7 +116,7 @@ def build_train_parser() -> argparse.ArgumentParser:
                         help="skip the SavedModel export at the end")
     output.add_argument("--export-name", default=o.export_name,
                         help="model name in the export path (export/<name>/<version>)")
-    return parser
+    return _add_verbose(parser)
 
 
 def train_config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -155,43 +146,27 @@ def train_config_from_args(args: argparse.Namespace) -> RunConfig:
     )
 
 
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
-    import warnings
+def _add_verbose(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show TensorFlow's and transformers' own start-up and info lines "
+                             f"(also: {VERBOSE_ENV}=1)")
+    return parser
 
-    import transformers
 
-    warnings.filterwarnings("ignore", message=".*seed_generator.*is deprecated")
-    # The "newly initialized classifier" notice is expected when fine-tuning; keep real errors.
-    transformers.logging.set_verbosity_error()
+def _start(args: argparse.Namespace) -> None:
+    """TensorFlow loaded quietly (unless -v) and our logging set up, before the command's work."""
+    verbose = is_verbose(args.verbose)
+    setup_logging(verbose)  # first: TensorFlow's logger then uses our handler, not one of its own
+    start_tensorflow(verbose)
 
 
 def _guarded(body: Callable[[], int]) -> int:
-    """Runs a command, turning known errors into one line on stderr and an exit code."""
-    from tfbert.data import DataError
-    from tfbert.exported import ExportError
-    from tfbert.model import ModelLoadError
-    from tfbert.run_folder import RunFolderError
-    from tfbert.train import TrainingDivergedError
-
+    """Runs a command, turning a user-fixable error into one line on stderr and its exit code."""
     try:
         return body()
-    except DataError as err:
-        print(f"data error: {err}", file=sys.stderr)
-        return ExitCode.DATA
-    except ModelLoadError as err:
-        print(f"model error: {err}", file=sys.stderr)
-        return ExitCode.MODEL
-    except RunFolderError as err:
-        print(f"run folder error: {err}", file=sys.stderr)
-        return ExitCode.RUN_FOLDER
-    except ExportError as err:
-        print(f"export error: {err}", file=sys.stderr)
-        return ExitCode.RUN_FOLDER
-    except TrainingDivergedError as err:
-        print(f"training diverged: {err}", file=sys.stderr)
-        return ExitCode.DIVERGED
+    except TfbertError as err:
+        print(f"{err.kind}: {err}", file=sys.stderr)
+        return err.exit_code
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -203,7 +178,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
 
     def body() -> int:
-        setup_logging()
+        _start(args)
         from tfbert import train
 
         result = train.run(cfg)
@@ -236,18 +211,35 @@ def _resolve_run_flags(args: argparse.Namespace) -> None:
 
 
 def build_predict_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="predict.py",
-                                     description="Label texts with a fine-tuned run or its export.")
+    f = LabelFileConfig(input="in.csv", output="out.csv")  # only for its defaults
+    parser = argparse.ArgumentParser(
+        prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Label texts with a fine-tuned run or its export: a few on the command "
+                    "line, or a whole file streamed to an output file (resumable).")
     _add_run_flags(parser, export_too=True)
     parser.add_argument("texts", nargs="*", help="texts to label")
     parser.add_argument("--file", help="a text file with one text per line ('-' for stdin)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
-    parser.add_argument("--batch-size", type=int, default=32)
-    return parser
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    big = parser.add_argument_group("a large file (read in chunks; run again to resume)")
+    big.add_argument("--input", help="CSV, TSV, JSONL, JSON, parquet, or .txt (one text per line)")
+    big.add_argument("--output", help="predictions file: .parquet, .csv or .jsonl")
+    big.add_argument("--text-column", default=f.text_column)
+    big.add_argument("--id-column", default=f.id_column,
+                     help="column that identifies each row (default: the row number, from 0)")
+    big.add_argument("--keep-columns", type=_names, default=f.keep_columns,
+                     help="comma-separated input columns to copy into the output")
+    big.add_argument("--chunk-rows", type=int, default=f.chunk_rows,
+                     help="rows per committed chunk: at most this much work is redone after a crash")
+    big.add_argument("--strict", action="store_true", default=f.strict,
+                     help="stop at an empty or missing text or invalid UTF-8 instead of skipping")
+    big.add_argument("--overwrite", action="store_true", default=f.overwrite,
+                     help="label again even if the output (or an unfinished job) exists")
+    return _add_verbose(parser)
 
 
 def _read_lines(path: str) -> list[str]:
-    from tfbert.data import DataError
+    from tfbert.errors import DataError
 
     if path == "-":
         return [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -269,15 +261,43 @@ def _load_classifier(args: argparse.Namespace):
     return Classifier.from_run(args.run, batch_size=args.batch_size)
 
 
+def _model_key(args: argparse.Namespace) -> str:
+    """The model's path and the time it was written: a job never continues with another model."""
+    path = Path(args.export or args.run).resolve()
+    weights = path / ("saved_model.pb" if args.export else "tf_model.h5")
+    return f"{path}@{weights.stat().st_mtime_ns if weights.exists() else 0}"
+
+
+def _label_file(args: argparse.Namespace, cfg: LabelFileConfig) -> int:
+    _start(args)
+    from tfbert.batch_predict import predict_file
+
+    summary = predict_file(_load_classifier(args), cfg, _model_key(args))
+    if summary.already_complete:
+        log.info("%s is already complete (--overwrite labels the file again)", cfg.output)
+    else:
+        log.info("%s in %.0f s", summary.describe(), summary.seconds)
+    return ExitCode.OK
+
+
 def predict_main(argv: Sequence[str] | None = None) -> int:
     parser = build_predict_parser()
     args = parser.parse_args(argv)
     _resolve_run_flags(args)
+    if args.input or args.output:
+        if args.texts or args.file or args.json or not (args.input and args.output):
+            parser.error("--input needs --output, and neither goes with texts, --file or --json")
+        try:
+            cfg = LabelFileConfig(args.input, args.output, args.text_column, args.id_column,
+                                  args.keep_columns, args.chunk_rows, args.strict, args.overwrite)
+        except ValueError as err:
+            parser.error(str(err))
+        return _guarded(lambda: _label_file(args, cfg))
     if not args.texts and not args.file:
-        parser.error("give texts as arguments or --file")
+        parser.error("give texts as arguments, --file, or --input and --output")
 
     def body() -> int:
-        setup_logging()
+        _start(args)
         texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
         for prediction in _load_classifier(args).predict(texts):
             if args.json:
@@ -305,7 +325,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=TrainConfig().eval_batch_size)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    return parser
+    return _add_verbose(parser)
 
 
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
@@ -320,7 +340,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
 
     def body() -> int:
-        setup_logging()
+        _start(args)
         from tfbert.evaluate import evaluate_run, format_metrics
 
         metrics = evaluate_run(args.run, data_cfg, args.split, args.batch_size)
@@ -346,14 +366,14 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="integer version folder; default 'auto' = next free number")
     parser.add_argument("--name", default=OutputConfig().export_name,
                         help="model name (export/<name>/<version>)")
-    return parser
+    return _add_verbose(parser)
 
 
 def export_main(argv: Sequence[str] | None = None) -> int:
     args = build_export_parser().parse_args(argv)
 
     def body() -> int:
-        setup_logging()
+        _start(args)
         from tfbert.export import export_run
 
         result = export_run(args.run, version=args.version, model_name=args.name)
@@ -371,14 +391,15 @@ def build_demo_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--title", default="tfbert classifier")
-    return parser
+    return _add_verbose(parser)
 
 
 def demo_main(argv: Sequence[str] | None = None) -> int:
     """Serves the demo; imports neither transformers nor the training code."""
     args = build_demo_parser().parse_args(argv)
+    _start(args)
     from tfbert.demo import build_app
-    from tfbert.exported import ExportedClassifier, ExportError
+    from tfbert.exported import ExportedClassifier
 
     try:
         classifier = ExportedClassifier(args.export)

@@ -15,6 +15,8 @@ STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
+TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # data files, to train on or label
+LABEL_OUTPUT_TYPES = (".parquet", ".csv", ".jsonl")
 DEFAULT_EXPORT_NAME = "classifier"
 # TF Serving model names become folder and URL parts: keep them to these characters.
 EXPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -160,6 +162,38 @@ class OutputConfig:
         if self.run_name is not None:
             if not self.run_name or "/" in self.run_name or self.run_name in (".", ".."):
                 raise ValueError(f"run_name must be a plain folder name, got {self.run_name!r}")
+
+
+@dataclass(frozen=True)
+class LabelFileConfig:
+    """A file to label, read in chunks of `chunk_rows`, and where its predictions go.
+
+    `id_column=None` makes the row number (from 0) the id. `keep_columns` are input columns
+    copied to the output. `strict` stops at the first empty text, missing text or invalid UTF-8
+    instead of counting and skipping it.
+    """
+
+    input: str
+    output: str
+    text_column: str = "text"
+    id_column: str | None = None
+    keep_columns: tuple[str, ...] = ()
+    chunk_rows: int = 4096
+    strict: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        suffix_in, suffix_out = Path(self.input).suffix.lower(), Path(self.output).suffix.lower()
+        if suffix_in not in (*TABLE_TYPES, ".txt"):
+            raise ValueError(f"input {self.input}: use one of {', '.join(TABLE_TYPES)}, .txt")
+        if suffix_out not in LABEL_OUTPUT_TYPES:
+            raise ValueError(f"output {self.output}: use one of {', '.join(LABEL_OUTPUT_TYPES)}")
+        if Path(self.input).resolve() == Path(self.output).resolve():
+            raise ValueError("output must not be the input file")
+        if self.chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be at least 1, got {self.chunk_rows}")
+        if not self.text_column:
+            raise ValueError("text_column must be non-empty")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfbert.config import DataConfig
+from tfbert.config import TABLE_TYPES, DataConfig
+from tfbert.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,6 @@ SPLIT_ALIASES = {
     "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
     "test": "test", "testing": "test",
 }
-FILE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
-
-
-class DataError(Exception):
-    """The data cannot be used as given; the message says which file and what to do."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +111,9 @@ def _check_field_counts(path: Path, text: str, sep: str) -> None:
 def _read_table(path: Path, strict: bool) -> pd.DataFrame:
     """Reads one local file by its suffix; text files are decoded as UTF-8 with replacement."""
     suffix = path.suffix.lower()
-    if suffix not in FILE_TYPES:
+    if suffix not in TABLE_TYPES:
         raise DataError(
-            f"{path}: unknown file type {suffix or '(none)'}; use one of {', '.join(FILE_TYPES)}"
+            f"{path}: unknown file type {suffix or '(none)'}; use one of {', '.join(TABLE_TYPES)}"
         )
     try:
         if suffix == ".parquet":
@@ -180,7 +176,7 @@ def _files_in(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for file in sorted(folder.iterdir()):
         split = _split_of(file)
-        if file.suffix.lower() in FILE_TYPES and split is not None:
+        if file.suffix.lower() in TABLE_TYPES and split is not None:
             if split in found:
                 raise DataError(
                     f"{folder}: both {found[split].name} and {file.name} look like the {split} "
@@ -225,10 +221,10 @@ def _resolve_local(sources: tuple[str, ...]) -> dict[str, Path] | Path | None:
         if not files:
             raise DataError(
                 f"{path}: no aclImdb tree (train/pos, train/neg) and no files named "
-                f"train/validation/test with a suffix in {', '.join(FILE_TYPES)}"
+                f"train/validation/test with a suffix in {', '.join(TABLE_TYPES)}"
             )
         return files
-    if path.exists() or path.suffix.lower() in FILE_TYPES or "\\" in sources[0]:
+    if path.exists() or path.suffix.lower() in TABLE_TYPES or "\\" in sources[0]:
         return {_split_of(path) or "train": path}
     looks_like_path = sources[0].startswith((".", "/", "~")) or sources[0].count("/") > 1
     if looks_like_path:

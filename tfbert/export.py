@@ -18,7 +18,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from tfbert.config import DEFAULT_EXPORT_NAME, EXPORT_NAME_PATTERN
-from tfbert.exported import TEXT_SIGNATURE, ExportError
+from tfbert.errors import ExportError
+from tfbert.exported import TEXT_SIGNATURE
 from tfbert.features import head_budget
 from tfbert.model import build_model, load_tokenizer, precision_policy
 from tfbert.run_folder import open_run_folder, read_json, write_text_atomic

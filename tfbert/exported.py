@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfbert.errors import ExportError
+
 TEXT_SIGNATURE = "serving_default"
 
 
@@ -43,10 +45,6 @@ def to_predictions(texts: Sequence[str], probabilities: np.ndarray,
         results.append(Prediction(text, label_names[best], best,
                                   {name: float(p) for name, p in zip(label_names, row, strict=True)}))
     return results
-
-
-class ExportError(Exception):
-    """The export cannot be written or read as asked (version exists, bad name, not an export)."""
 
 
 class ExportedClassifier:

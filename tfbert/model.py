@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from pathlib import Path
 
@@ -10,13 +11,10 @@ import tensorflow as tf
 
 from tfbert.config import TrainConfig
 from tfbert.data import LabelSet
+from tfbert.errors import ModelLoadError
 from tfbert.keras import keras
 
 log = logging.getLogger(__name__)
-
-
-class ModelLoadError(Exception):
-    """The checkpoint or its tokenizer cannot be loaded; the message says what is missing."""
 
 
 def resolve_precision(precision: str) -> str:
@@ -61,6 +59,15 @@ def load_tokenizer(name_or_path: str):
     return tokenizer
 
 
+@functools.cache
+def _note_transformers_version() -> None:
+    """One line of ours instead of transformers' own deprecation notice, which it hides."""
+    import transformers
+
+    log.info("transformers %s: the last major line with TensorFlow models (5.x drops them); "
+             "tfbert pins it and supports them as they are", transformers.__version__)
+
+
 def build_model(name_or_path: str, labels: LabelSet | None = None):
     """Loads the pretrained encoder with a fresh classification head sized for `labels`.
 
@@ -71,6 +78,7 @@ def build_model(name_or_path: str, labels: LabelSet | None = None):
     from transformers import TFAutoModelForSequenceClassification
 
     _check_local(name_or_path)
+    _note_transformers_version()
     kwargs = {}
     if labels is not None:
         kwargs = {"num_labels": len(labels), "id2label": labels.id2label,

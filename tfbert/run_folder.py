@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-class RunFolderError(Exception):
-    """The run folder cannot be used as asked (exists already, or is not a run)."""
+from tfbert.errors import RunFolderError
 
 
 @dataclass(frozen=True)

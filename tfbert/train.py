@@ -16,6 +16,7 @@ from tfbert.callbacks import StopOnNaN, ValidationMetrics, build_callbacks, resu
 from tfbert.config import RunConfig
 from tfbert.data import DataError, LabelSet, Splits, load_splits
 from tfbert.distribute import build_strategy, describe, is_chief
+from tfbert.errors import TrainingDivergedError
 from tfbert.evaluate import evaluate_logits, format_metrics
 from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
 from tfbert.keras import keras
@@ -49,10 +50,6 @@ class RunResult:
     metrics: dict
     history: dict
     seconds: float
-
-
-class TrainingDivergedError(Exception):
-    """The loss became NaN or infinite; the best checkpoint so far is kept."""
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:

@@ -1,0 +1,372 @@
+"""Labelling a large file: read in chunks, resumable after any crash, written atomically.
+
+Each labelled chunk is committed as one folder `<start>-<end>/` (its predictions and counts)
+under `.<output name>.parts/`, by a rename, so a kill -9 loses at most the chunk in flight.
+Running the same command again continues after the last committed row. The parts are joined
+into the output under a temporary name that is renamed into place: a partial file never
+appears under the final name.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tfbert.config import LabelFileConfig
+from tfbert.errors import DataError, RunFolderError
+from tfbert.run_folder import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+SKIP_REASONS = ("missing text", "empty text")
+JOB_FILE = "job.json"
+
+
+@dataclass
+class LabelSummary:
+    """What a labelling job did, summed over every run that worked on it."""
+
+    output: Path
+    rows_read: int = 0
+    labelled: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    skipped_ids: list = field(default_factory=list)  # the first few, to look them up
+    invalid_utf8: int = 0  # byte sequences replaced with U+FFFD (the rows are labelled)
+    seconds: float = 0.0
+    already_complete: bool = False  # an earlier run finished the output
+
+    def add(self, part: dict) -> None:
+        self.rows_read += part["rows"]
+        self.labelled += part["labelled"]
+        for reason, count in part["skipped"].items():
+            self.skipped[reason] += count
+        self.skipped_ids = (self.skipped_ids + part["skipped_ids"])[:10]
+        self.invalid_utf8 += part["invalid_utf8"]
+
+    def describe(self) -> str:
+        why = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items() if n) or "none"
+        ids = f" (ids {', '.join(map(str, self.skipped_ids))})" if self.skipped_ids else ""
+        utf8 = (f"; {self.invalid_utf8} invalid UTF-8 byte sequences replaced with U+FFFD"
+                if self.invalid_utf8 else "")
+        return (f"{self.rows_read:,} rows read, {self.labelled:,} labelled, "
+                f"{sum(self.skipped.values()):,} skipped: {why}{ids}{utf8} -> {self.output}")
+
+
+# ---------------------------------------------------------------------------- reading in chunks
+
+
+class _Utf8Counter:
+    """A codecs error handler that replaces invalid UTF-8 with U+FFFD and counts it (or refuses)."""
+
+    def __init__(self, strict: bool, path: Path):
+        self.count, self.strict, self.path = 0, strict, path
+        self.name = f"tfbert.label_file.{id(self)}"
+        codecs.register_error(self.name, self)
+
+    def __call__(self, error: UnicodeDecodeError) -> tuple[str, int]:
+        if self.strict:
+            raise DataError(f"{self.path}: invalid UTF-8 bytes ({error.object[error.start:error.end]!r}); "
+                            "re-save it as UTF-8 or drop --strict to replace them")
+        self.count += 1
+        return "\ufffd", error.end
+
+
+def _json_records(handle) -> Iterator[dict]:
+    """Objects of a JSON array or of JSON lines, parsed as the text streams in."""
+    decoder, buffer, done = json.JSONDecoder(), "", False
+    while not done:
+        block = handle.read(1 << 20)
+        done = not block
+        buffer += block
+        position = 0
+        while True:
+            while position < len(buffer) and buffer[position] in " \t\r\n,[]":
+                position += 1
+            if position == len(buffer):
+                break
+            try:
+                record, position = decoder.raw_decode(buffer, position)
+            except json.JSONDecodeError as err:
+                if done:
+                    raise DataError(f"not valid JSON near character {err.pos}: {err.msg}") from err
+                break  # the value continues in the next block
+            yield record
+        buffer = buffer[position:]
+
+
+def _frames(path: Path, columns: list[str], chunk_rows: int, utf8: _Utf8Counter,
+            start: int) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most `chunk_rows` rows holding `columns`, from row `start` on."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        parquet = pq.ParquetFile(path)
+        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        _check_columns(path, missing, parquet.schema_arrow.names)
+        first, offset = 0, 0  # skip whole row groups that are already done
+        while first < parquet.num_row_groups and offset + parquet.metadata.row_group(first).num_rows <= start:
+            offset += parquet.metadata.row_group(first).num_rows
+            first += 1
+        groups = range(first, parquet.num_row_groups)
+        for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns):
+            frame = batch.to_pandas()
+            yield frame.iloc[max(0, start - offset):]
+            offset += len(frame)
+        return
+    with open(path, encoding="utf-8", errors=utf8.name, newline="" if suffix != ".txt" else None) as handle:
+        if suffix == ".txt":  # one text per line: the text column is the only one
+            lines = (line.rstrip("\n") for line in handle)
+            chunks = (pd.DataFrame({columns[0]: b}) for b in _batched(lines, chunk_rows))
+        elif suffix in (".csv", ".tsv"):
+            chunks = _csv_chunks(path, handle, "\t" if suffix == ".tsv" else ",", columns, chunk_rows)
+        else:
+            chunks = (pd.DataFrame.from_records(b) for b in _batched(_json_records(handle), chunk_rows))
+        row = 0
+        for frame in chunks:
+            if row + len(frame) > start:
+                missing = [c for c in columns if c not in frame.columns]
+                _check_columns(path, missing, list(frame.columns))
+                yield frame[columns].iloc[max(0, start - row):]
+            row += len(frame)
+
+
+def _batched(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _csv_chunks(path: Path, handle, sep: str, columns: list[str], chunk_rows: int) -> Iterator:
+    try:
+        # Every field stays a string (ids such as 007 keep their zeros); only empty is missing.
+        yield from pd.read_csv(handle, sep=sep, chunksize=chunk_rows, dtype=str, index_col=False,
+                               keep_default_na=False, na_values=[""])
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path}: {err}; put double quotes around texts that contain the "
+                        "delimiter") from err
+    except pd.errors.EmptyDataError as err:
+        raise DataError(f"{path}: the file is empty") from err
+
+
+def _check_columns(path: Path, missing: list[str], present: list[str]) -> None:
+    if missing:
+        raise DataError(f"{path}: column {missing[0]!r} not found; columns are {present}; choose "
+                        "them with --text-column / --id-column / --keep-columns")
+
+
+# ---------------------------------------------------------------------------- the job folder
+
+
+def _parts_dir(output: Path) -> Path:
+    return output.parent / f".{output.name}.parts"
+
+
+def _committed(parts: Path) -> list[Path]:
+    """Committed chunk folders in row order; each starts where the previous one ended."""
+    found = sorted(p for p in parts.iterdir() if p.is_dir() and not p.name.startswith("."))
+    end = 0
+    for part in found:
+        start, stop = map(int, part.name.split("-"))
+        if start != end:
+            raise RunFolderError(f"{parts}: chunk {part.name} does not follow row {end}; "
+                                 "remove the folder to label the file from the start")
+        end = stop
+    return found
+
+
+def _open_job(cfg: LabelFileConfig, job: dict) -> Path | None:
+    """The parts folder to continue in, or None when the output is already complete."""
+    output, parts = Path(cfg.output), _parts_dir(Path(cfg.output))
+    if cfg.overwrite:
+        shutil.rmtree(parts, ignore_errors=True)
+        output.unlink(missing_ok=True)
+    saved = json.loads((parts / JOB_FILE).read_text()) if (parts / JOB_FILE).exists() else None
+    if saved is not None and saved != job and not _committed(parts):  # nothing done to lose
+        shutil.rmtree(parts)
+        saved = None
+    if saved is not None and saved != job:
+        raise RunFolderError(
+            f"{parts} holds an unfinished job with other settings or another input/model "
+            f"({', '.join(k for k in job if saved.get(k) != job[k])} differ); pass --overwrite "
+            "to start again or choose another --output")
+    if output.exists() and saved is None:
+        raise RunFolderError(f"{output} exists; pass --overwrite to label the file again")
+    if output.exists():  # joined, but killed before the clean-up
+        shutil.rmtree(parts)
+        return None
+    parts.mkdir(parents=True, exist_ok=True)
+    for stale in parts.glob(".tmp-*"):  # a chunk being written when the process died
+        shutil.rmtree(stale, ignore_errors=True)
+    write_json_atomic(parts / JOB_FILE, job)
+    return parts
+
+
+def _commit(parts: Path, start: int, stop: int, table: pd.DataFrame, meta: dict) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parts))
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp / "data.parquet")
+    (tmp / "meta.json").write_text(json.dumps(meta, default=str), encoding="utf-8")
+    os.replace(tmp, parts / f"{start:012d}-{stop:012d}")
+
+
+def _join(parts: list[Path], output: Path) -> None:
+    """Writes the parts as one file by the output's suffix, under a temporary name first."""
+    suffix = output.suffix.lower()
+    tmp = output.parent / f".{output.name}.tmp"
+    files = [p / "data.parquet" for p in parts]
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    if suffix == ".parquet":
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for file in files:
+                writer.write_table(pq.read_table(file).cast(schema))
+    else:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            for i, file in enumerate(files):
+                frame = pq.read_table(file).cast(schema).to_pandas()
+                if suffix == ".csv":
+                    frame.to_csv(handle, header=i == 0, index=False)
+                elif len(frame):
+                    handle.write(frame.to_json(orient="records", lines=True, force_ascii=False)
+                                 .rstrip("\n") + "\n")
+    os.replace(tmp, output)
+
+
+# ---------------------------------------------------------------------------- the job
+
+
+class _Progress:
+    """One line on stderr: texts done, texts/s and time left (rewritten in place on a terminal)."""
+
+    def __init__(self, total: int | None, done: int):
+        self.total, self.done, self.first = total, done, done
+        self.start = self.last = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, rows: int, final: bool = False) -> None:
+        self.done += rows
+        now = time.monotonic()
+        if not final and now - self.last < (1 if self.tty else 30):
+            return
+        self.last = now
+        rate = (self.done - self.first) / max(now - self.start, 1e-9)
+        line = f"labelled {self.done:,}"
+        if self.total:
+            left = (self.total - self.done) / rate if rate else float("inf")
+            line += f"/{self.total:,} rows ({self.done / self.total:.0%}), {rate:,.0f} texts/s, "
+            line += f"{left:,.0f} s left" if np.isfinite(left) else "time left unknown"
+        else:
+            line += f" rows, {rate:,.0f} texts/s"
+        print(("\r" if self.tty else "") + line, end="\n" if final or not self.tty else "",
+              file=sys.stderr, flush=True)
+
+
+def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConfig,
+                 utf8_before: int, utf8: _Utf8Counter) -> tuple[pd.DataFrame, dict]:
+    ids = frame[cfg.id_column] if cfg.id_column else pd.Series(np.arange(start, start + len(frame)))
+    texts = frame[cfg.text_column].to_numpy()
+    missing = np.array([not isinstance(t, str) for t in texts], dtype=bool)
+    empty = np.array([isinstance(t, str) and not t.strip() for t in texts], dtype=bool)
+    if cfg.strict and (missing.any() or empty.any()):
+        row = start + int(np.flatnonzero(missing | empty)[0])
+        raise DataError(f"{cfg.input}: row {row} (from 0) has {'no' if missing.any() else 'an empty'} "
+                        "text; fix it or drop --strict to skip such rows")
+    keep = ~(missing | empty)
+    probabilities = classifier.predict_proba(list(texts[keep])) if keep.any() else \
+        np.zeros((0, len(classifier.label_names)), np.float32)
+    best = probabilities.argmax(axis=-1) if len(probabilities) else np.zeros((0,), np.int64)
+    table = pd.DataFrame({cfg.id_column or "row": ids.to_numpy()[keep],
+                          "label": np.asarray(classifier.label_names, dtype=object)[best],
+                          "label_id": best.astype(np.int32)})
+    for i, name in enumerate(classifier.label_names):
+        table[f"prob_{name}"] = probabilities[:, i]
+    for column in cfg.keep_columns:
+        table[column] = frame[column].to_numpy()[keep]
+    skipped_ids = ids.to_numpy()[~keep][:10].tolist()
+    meta = {"rows": len(frame), "labelled": int(keep.sum()),
+            "skipped": {"missing text": int(missing.sum()), "empty text": int(empty.sum())},
+            "skipped_ids": skipped_ids, "invalid_utf8": utf8.count - utf8_before}
+    return table, meta
+
+
+def output_columns(cfg: LabelFileConfig, label_names: tuple[str, ...]) -> list[str]:
+    """id (or row), label, label_id, prob_<class> per class, then the kept input columns."""
+    columns = [cfg.id_column or "row", "label", "label_id", *(f"prob_{n}" for n in label_names),
+               *cfg.keep_columns]
+    clashes = {c for c in columns if columns.count(c) > 1}
+    if clashes:
+        raise DataError(f"output columns would repeat {sorted(clashes)}; rename them with "
+                        "--id-column / --keep-columns")
+    return columns
+
+
+def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSummary:
+    """Labels `cfg.input` chunk by chunk into `cfg.output`, continuing an interrupted job.
+
+    Args:
+        classifier: anything with `predict_proba(texts)` and `label_names` (a run's
+            `Classifier` or an `ExportedClassifier`).
+        cfg: the file, its columns and the output.
+        model_key: identifies the model, so a job is never continued with another one.
+    Raises:
+        DataError: unreadable input, missing columns, or a bad row under `strict`.
+        RunFolderError: the output exists, or an unfinished job has other settings.
+    """
+    started = time.monotonic()
+    source, output = Path(cfg.input), Path(cfg.output)
+    if not source.is_file():
+        raise DataError(f"input file {source} does not exist")
+    output_columns(cfg, classifier.label_names)
+    stat = source.stat()
+    job = {"input": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+           "text_column": cfg.text_column, "id_column": cfg.id_column,
+           "keep_columns": list(cfg.keep_columns), "model": model_key,
+           "labels": list(classifier.label_names)}
+    summary = LabelSummary(output)
+    parts = _open_job(cfg, job)
+    if parts is None:
+        summary.already_complete = True
+        return summary
+    done = _committed(parts)
+    for part in done:
+        summary.add(json.loads((part / "meta.json").read_text()))
+    start = int(done[-1].name.split("-")[1]) if done else 0
+    if start:
+        log.info("continuing after row %d (%d chunks already labelled)", start, len(done))
+    total = pq.ParquetFile(source).metadata.num_rows if source.suffix.lower() == ".parquet" else None
+    progress = _Progress(total, start)
+    utf8 = _Utf8Counter(cfg.strict, source)
+    columns = list(dict.fromkeys([cfg.text_column, *filter(None, [cfg.id_column]), *cfg.keep_columns]))
+    before = 0
+    for frame in _frames(source, columns, cfg.chunk_rows, utf8, start):
+        if not len(frame):
+            continue
+        table, meta = _label_chunk(frame.reset_index(drop=True), start, classifier, cfg, before, utf8)
+        before = utf8.count
+        _commit(parts, start, start + len(frame), table, meta)
+        summary.add(meta)
+        start += len(frame)
+        progress.update(len(frame))
+    progress.update(0, final=True)
+    if not start:
+        raise DataError(f"{source}: no rows to label")
+    _join(_committed(parts), output)
+    shutil.rmtree(parts)
+    summary.seconds = time.monotonic() - started
+    return summary
