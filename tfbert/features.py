@@ -6,6 +6,7 @@ up front; batches are padded per batch, optionally within length buckets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,11 +191,19 @@ def sort_by_length(split: TokenizedSplit) -> tuple[TokenizedSplit, np.ndarray]:
     return TokenizedSplit(columns=columns, labels=split.labels[order]), order
 
 
-def padding_efficiency(dataset: tf.data.Dataset) -> float:
-    """Real tokens divided by computed tokens over one pass of a batched dataset."""
+def padding_efficiency(batches: tf.data.Dataset | Iterable[tuple[int, int]]) -> float:
+    """Real tokens divided by computed (padded) tokens; 0.0 when there are none.
+
+    Args:
+        batches: a batched dataset of `(features, labels)`, read for one pass, or the
+            `(real, computed)` token counts of batches recorded elsewhere (say, by another
+            library's data collator), so every padding figure is worked out the same way.
+    """
+    if isinstance(batches, tf.data.Dataset):
+        masks = (features["attention_mask"].numpy() for features, _ in batches)
+        batches = ((int(mask.sum()), mask.size) for mask in masks)
     real = computed = 0
-    for features, _ in dataset:
-        mask = features["attention_mask"].numpy()
-        real += int(mask.sum())
-        computed += mask.size
-    return real / max(computed, 1)
+    for batch_real, batch_computed in batches:
+        real += batch_real
+        computed += batch_computed
+    return real / computed if computed else 0.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -569,72 +568,3 @@ class BertTextTokenizer(tf.Module):
             "attention_mask": attention_mask,
             "token_type_ids": tf.zeros_like(input_ids),
         }
-
-
-@dataclasses.dataclass
-class Mismatch:
-    """One text the two tokenizers encode differently, located at the first differing token."""
-
-    index: int
-    position: int
-    expected: list[str]
-    got: list[str]
-    context: str
-
-
-@dataclasses.dataclass
-class ParityReport:
-    """Exact-agreement count of the in-graph tokenizer against the fast tokenizer."""
-
-    total: int = 0
-    matched: int = 0
-    mismatches: list[Mismatch] = dataclasses.field(default_factory=list)
-    reference_seconds: float = 0.0
-    graph_seconds: float = 0.0
-
-    @property
-    def agreement(self) -> float:
-        return self.matched / self.total if self.total else 1.0
-
-
-def _first_difference(expected: list[int], got: list[int]) -> int:
-    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
-        if a != b:
-            return i
-    return min(len(expected), len(got))
-
-
-def compare_tokenizers(
-    reference: Any, tokenizer: BertTextTokenizer, texts: Sequence[str], batch_size: int = 32
-) -> ParityReport:
-    """Encodes `texts` with both tokenizers, batch by batch, and records every disagreement."""
-    report = ParityReport()
-    for first in range(0, len(texts), batch_size):
-        batch = list(texts[first : first + batch_size])
-        start = time.perf_counter()
-        expected = reference(
-            batch, truncation=True, max_length=tokenizer.max_length, return_offsets_mapping=True
-        )
-        middle = time.perf_counter()
-        encoded = tokenizer(tf.constant(batch))
-        ids, lengths = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy().sum(1)
-        report.reference_seconds += middle - start
-        report.graph_seconds += time.perf_counter() - middle
-        for row, text in enumerate(batch):
-            want, got = expected["input_ids"][row], ids[row, : lengths[row]].tolist()
-            report.total += 1
-            if want == got:
-                report.matched += 1
-                continue
-            at = _first_difference(want, got)
-            begin, end = expected["offset_mapping"][row][min(at, len(want) - 1)]
-            report.mismatches.append(
-                Mismatch(
-                    index=first + row,
-                    position=at,
-                    expected=reference.convert_ids_to_tokens(want[at : at + 5]),
-                    got=reference.convert_ids_to_tokens(got[at : at + 5]),
-                    context=text[max(begin - 40, 0) : end + 40],
-                )
-            )
-    return report

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import toy_reviews
 
-from tfbert.benchmark import (
-    BatchStats,
-    BenchmarkConfig,
-    EncoderShape,
-    RecordingCollator,
-    add_speedups,
-    batch_flops,
-    format_report,
-    format_table,
-    measure_serving,
-    padding_efficiency_of,
-    parse_variant,
-    plan_rows,
-    run,
-    summarize_row,
-)
+from benchmarks.figures import add_speedups, summarize_row
+from benchmarks.flops import BatchStats, EncoderShape, batch_flops
+from benchmarks.report import format_report, format_table
+from benchmarks.runner import run
+from benchmarks.serving import measure_serving
+from benchmarks.settings import BenchmarkConfig, parse_variant, plan_rows
+from benchmarks.worker import RecordingCollator
+from tests.conftest import toy_reviews
+from tfbert.features import padding_efficiency
 
 MINILM = EncoderShape(layers=6, hidden=384, intermediate=1536)
 
@@ -48,14 +43,19 @@ def test_flops_follow_the_stated_formula():
     assert hardware == 8 * MINILM.flops_per_token(4)
 
 
+def efficiency(batches: list[BatchStats]) -> float:
+    """Padding efficiency of recorded batches, through tfbert's own function."""
+    return padding_efficiency(b.token_counts for b in batches)
+
+
 def test_padding_efficiency_is_real_over_computed_tokens():
     full = BatchStats.from_mask(np.ones((2, 4)))
     half = BatchStats.from_mask([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 0]])
     assert (half.rows, half.length, half.real, half.real_sq) == (4, 4, 8, 4 + 16 + 0 + 4)
-    assert padding_efficiency_of([full]) == 1.0
-    assert padding_efficiency_of([half]) == 0.5
-    assert padding_efficiency_of([full, half]) == pytest.approx(16 / 24)
-    assert padding_efficiency_of([]) == 0.0
+    assert efficiency([full]) == 1.0
+    assert efficiency([half]) == 0.5
+    assert efficiency([full, half]) == pytest.approx(16 / 24)
+    assert efficiency([]) == 0.0
 
 
 def test_rebuilt_tfbert_pipeline_yields_the_same_batches(tiny_model_dir):
@@ -63,7 +63,7 @@ def test_rebuilt_tfbert_pipeline_yields_the_same_batches(tiny_model_dir):
     import tensorflow as tf
     from transformers import AutoTokenizer
 
-    from tfbert.benchmark import _tf_batches
+    from benchmarks.worker import dataset_batches
     from tfbert.features import make_dataset, tokenize_frame
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
@@ -75,8 +75,8 @@ def test_rebuilt_tfbert_pipeline_yields_the_same_batches(tiny_model_dir):
         tf.random.set_seed(7)
         return make_dataset(split, 4, 0, shuffle=True, seed=7, bucketing=True, pad_multiple=8).repeat()
 
-    first = _tf_batches(build().take(30))
-    assert first == _tf_batches(build().take(30))
+    first = dataset_batches(build().take(30))
+    assert first == dataset_batches(build().take(30))
     assert len({b[1] for b in first}) > 1  # several bucket lengths, so order matters
 
 
@@ -89,7 +89,7 @@ def test_recording_collator_notes_each_batch_in_order():
 
 def test_summary_throughput_counts_only_timed_steps():
     raw = {
-        "precision": "mixed_bfloat16", "peak_rss_mb": 100.0, "pool_padding_efficiency": 0.9,
+        "precision": "mixed_bfloat16", "peak_rss_mb": 100.0, "pool_batches": [[2, 8, 4, 8], [2, 4, 8, 32]],
         "train": {"start": 0.0, "step_ends": [10.0, 11.0, 13.0], "traces": 2,
                   "batches": [[2, 8, 4, 8], [2, 4, 8, 32], [2, 8, 12, 80]]},
         "inference": {"cold_seconds": 4.0, "seconds": 2.0, "batches": [[4, 4, 16, 64]]},
@@ -100,6 +100,7 @@ def test_summary_throughput_counts_only_timed_steps():
     assert f["train_examples_per_s"] == pytest.approx(4 / 3)
     assert f["train_real_tokens_per_s"] == pytest.approx(20 / 3)
     assert f["padding_efficiency"] == pytest.approx(20 / (8 + 16))
+    assert f["pool_padding_efficiency"] == pytest.approx(12 / (16 + 8))
     assert f["mfu_peak_dtype"] == "bfloat16"
     model, _ = batch_flops([BatchStats(2, 4, 8, 32), BatchStats(2, 8, 12, 80)], MINILM)
     assert f["mfu"] == pytest.approx(model / 3 / 2e9)
@@ -189,3 +190,40 @@ def test_serving_figures_of_an_export(trained_run, toy_csv):
         figures = serving["signatures"][name]
         assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["batch_examples_per_s"] > 0
     assert serving["text_over_token_ids_p50"] > 0
+
+
+def test_serving_figures_of_a_temporary_export_of_the_model(tiny_model_dir, toy_csv):
+    """Without --export-dir the model itself is exported (untrained head) through tfbert.export."""
+    cfg = BenchmarkConfig(model=str(tiny_model_dir), data=str(toy_csv), max_length=32,
+                          train_size=64, eval_size=16, eval_batch_size=8, serving_requests=2,
+                          serving_batches=1)
+    serving = measure_serving(cfg)
+    assert serving["status"] == "ok", serving.get("message")
+    assert serving["export"] == "temporary export of --model" and serving["max_length"] == 32
+    assert serving["has_text_signature"]
+    assert set(serving["signatures"]) == {"serving_default", "token_ids"}
+
+
+def test_torch_rows_need_an_interpreter_from_the_option_or_the_environment(monkeypatch):
+    from benchmarks.__main__ import TORCH_PYTHON_ENV, build_parser
+    from benchmarks.runner import torch_unavailable
+
+    monkeypatch.delenv(TORCH_PYTHON_ENV, raising=False)
+    args = build_parser().parse_args([])
+    assert args.torch_python is None
+    message = torch_unavailable(BenchmarkConfig(**vars(args)))
+    assert message.startswith("skipped: no PyTorch interpreter given")
+    assert "--torch-python" in message and TORCH_PYTHON_ENV in message
+    monkeypatch.setenv(TORCH_PYTHON_ENV, "/opt/torch-venv/bin/python")
+    assert build_parser().parse_args([]).torch_python == "/opt/torch-venv/bin/python"
+    assert build_parser().parse_args(["--torch-python", "/x/python"]).torch_python == "/x/python"
+
+
+def test_torch_worker_imports_neither_tensorflow_nor_tfbert():
+    """The PyTorch venv has neither: the modules its worker imports must not need them."""
+    code = ("import sys, benchmarks.torch_worker; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'tfbert', 'torch'}))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

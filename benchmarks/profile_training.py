@@ -1,17 +1,18 @@
-"""Where a training step spends its time: a TensorFlow profiler trace, summarised by op type.
-
-Runs the shipped training path (tokenize once, bucketed `tf.data`, the compiled Keras model)
-for a few warm-up steps, traces the next steps with `tf.profiler`, and reads the trace with
-xprof's converter (optional, in the main environment: `pip install xprof==2.24.2`). A script,
-not a test.
-"""
+"""`python -m benchmarks.profile_training`: where a training step spends its time, by TensorFlow op type."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks.sample import load_sample
+from tfbert.config import PRECISIONS, TrainConfig
+from tfbert.data import LabelSet
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,18 @@ def profile_training(
     precision: str = "float32", examples: int = 512, warmup_steps: int = 5, steps: int = 10,
     seed: int = 42, logdir: str | None = None,
 ) -> tuple[list[OpShare], float, Path]:
-    """Traces `steps` training steps after `warmup_steps`; returns op shares, s/step and the trace dir."""
-    import time
+    """Traces `steps` training steps after `warmup_steps` of the shipped training path.
 
-    import tensorflow as tf
+    That path: tokenize once, bucketed `tf.data`, the compiled Keras model. The trace is read with
+    xprof's converter (optional, in the main environment: `pip install xprof==2.24.2`).
 
-    from tfbert.benchmark import load_sample
-    from tfbert.config import TrainConfig
-    from tfbert.data import LabelSet
+    Returns:
+        The op-type shares, seconds per traced step and the folder holding the trace.
+    Raises:
+        RuntimeError: xprof is not installed, or it could not read the trace.
+    """
+    import tensorflow as tf  # here, not above: tfbert must set TF_USE_LEGACY_KERAS first
+
     from tfbert.features import make_dataset, tokenize_frame
     from tfbert.keras import keras
     from tfbert.model import build_model, build_optimizer, compile_model, load_tokenizer, precision_policy
@@ -73,8 +78,7 @@ def profile_training(
     try:
         from xprof.convert import raw_to_tool_data
     except ImportError as err:
-        raise RuntimeError("the profile summary needs xprof: pip install xprof==2.24.2"
-                           ) from err
+        raise RuntimeError("the profile summary needs xprof: pip install xprof==2.24.2") from err
     train, _, names = load_sample(data_path, seed, examples, 0)
     tokenizer = load_tokenizer(model_path)
     split = tokenize_frame(train, tokenizer, max_length, show_progress=False)
@@ -102,6 +106,7 @@ def profile_training(
 
 
 def format_shares(shares: list[OpShare], top: int = 12) -> str:
+    """A markdown table of the `top` op types, the rest summed in one line."""
     lines = ["| op type | occurrences | self time (ms) | share |", "|---|---|---|---|"]
     for s in shares[:top]:
         lines.append(f"| {s.op_type} | {s.occurrences:,} | {s.self_ms:,.1f} | {s.share:.1%} |")
@@ -110,3 +115,33 @@ def format_shares(shares: list[OpShare], top: int = 12) -> str:
         lines.append(f"| (other {len(rest)} types) | {sum(s.occurrences for s in rest):,} | "
                      f"{sum(s.self_ms for s in rest):,.1f} | {sum(s.share for s in rest):.1%} |")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parses the options, profiles, prints seconds per step and the op-type table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_training",
+                                     description="Trace training steps with tf.profiler and "
+                                                 "print where the time goes, by op type.")
+    parser.add_argument("--model", required=True, help="local model folder")
+    parser.add_argument("--data", required=True, help="one CSV/JSONL/parquet file with text, label")
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--precision", default="float32",
+                        choices=tuple(p for p in PRECISIONS if p != "auto"))
+    parser.add_argument("--examples", type=int, default=512, help="training examples sampled")
+    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10, help="steps traced")
+    parser.add_argument("--logdir", default=None, help="keep the trace here (TensorBoard/xprof)")
+    args = parser.parse_args(argv)
+    shares, seconds, out = profile_training(
+        args.model, args.data, max_length=args.max_length, batch_size=args.batch_size,
+        precision=args.precision, examples=args.examples, warmup_steps=args.warmup_steps,
+        steps=args.steps, logdir=args.logdir)
+    print(f"{args.precision}, batch {args.batch_size}, max length {args.max_length}: "
+          f"{seconds:.2f} s per traced step; trace in {out}")
+    print(format_shares(shares))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Speed benchmarks, the training profiler and the tokenizer parity report: tools beside tfbert."""

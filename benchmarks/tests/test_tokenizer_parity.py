@@ -1,0 +1,43 @@
+"""The parity report: exact agreement counted, each mismatch located at its first differing token."""
+
+from transformers import BertTokenizerFast
+
+from benchmarks.tokenizer_parity import (
+    Mismatch,
+    _first_difference,
+    compare_tokenizers,
+    mismatch_category,
+)
+from tests.conftest import write_vocab
+from tfbert.text_tokenizer import BertTextTokenizer
+
+
+def test_first_difference_is_the_shorter_length_when_one_is_a_prefix():
+    assert _first_difference([2, 7, 9, 3], [2, 7, 8, 3]) == 2
+    assert _first_difference([2, 7, 3], [2, 7]) == 2
+    assert _first_difference([2, 3], [2, 3]) == 2
+
+
+def test_report_counts_agreement_and_locates_the_first_difference(tmp_path):
+    vocab = str(write_vocab(tmp_path))
+    uncased = BertTokenizerFast(vocab_file=vocab, do_lower_case=True)
+    cased = BertTokenizerFast(vocab_file=vocab, do_lower_case=False)  # "Good" is not in the vocabulary
+    tokenizer = BertTextTokenizer.from_fast_tokenizer(uncased, 16)
+    texts = ["the film was good", "the film was Good !", "great"]
+
+    same = compare_tokenizers(uncased, tokenizer, texts, batch_size=2)
+    assert (same.total, same.matched, same.mismatches, same.agreement) == (3, 3, [], 1.0)
+
+    report = compare_tokenizers(cased, tokenizer, texts, batch_size=2)
+    assert (report.total, report.matched) == (3, 2)
+    [mismatch] = report.mismatches
+    assert (mismatch.index, mismatch.position) == (1, 4)  # [CLS] the film was | Good
+    assert mismatch.expected == ["[UNK]", "!", "[SEP]"] and mismatch.got == ["good", "!", "[SEP]"]
+    assert mismatch.context == "the film was Good !"
+    assert mismatch_category(mismatch) == "ascii only"
+    assert report.reference_seconds > 0 and report.graph_seconds > 0
+
+
+def test_mismatches_are_grouped_by_their_least_ordinary_character():
+    mismatch = Mismatch(index=0, position=1, expected=[], got=[], context="a caf\u00e9\u200b here")
+    assert mismatch_category(mismatch) == "U+00E9 Ll LATIN SMALL LETTER E WITH ACUTE"
