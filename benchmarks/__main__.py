@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
 from benchmarks.report import format_report
 from benchmarks.settings import BASE_ROWS, BenchmarkConfig
 from tfbert.config import PRECISIONS
+from tfbert.console import is_verbose, setup_logging, start_tensorflow
 
 DEFAULTS = BenchmarkConfig(model="", data="")  # the one source of every default below
 TORCH_PYTHON_ENV = "TFBERT_TORCH_PYTHON"
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=d.seed, help="data shuffle and every row's seed")
     parser.add_argument("--rows", type=_ints, default=BASE_ROWS, help="which base rows, e.g. 1,3")
     parser.add_argument("--tfbert-precision", choices=PRECISIONS, default=d.tfbert_precision,
-                        help="row 1's precision (auto: float32 on a CPU)")
+                        help="row 1's precision (auto: as train.py resolves it)")
     parser.add_argument("--tfbert-jit", action="store_true", default=d.tfbert_jit,
                         help="row 1 with jit_compile=True (XLA)")
     parser.add_argument("--pad-multiple", type=int, default=d.pad_multiple,
@@ -69,18 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peak-size", type=int, default=d.peak_size, help="matrix size of the matmul peak")
     parser.add_argument("--timeout", type=float, default=d.timeout, help="seconds allowed per row")
     parser.add_argument("--output", default=d.output, help="write the full report as JSON here")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show TensorFlow's own start-up and info lines")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parses the options, measures every row and prints the markdown report; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    verbose = is_verbose(vars(args).pop("verbose"))
+    setup_logging(verbose)
     try:
         cfg = BenchmarkConfig(**vars(args))
     except ValueError as err:
         print(f"python -m benchmarks: error: {err}", file=sys.stderr)
         return 2
+    start_tensorflow(verbose)
     from benchmarks.runner import run  # loads TensorFlow: not needed for --help or a bad option
 
     print(format_report(run(cfg)))

@@ -120,7 +120,7 @@ def run(cfg: BenchmarkConfig) -> dict:
     encoder = EncoderShape.from_model_dir(cfg.model)
     log.info("measuring the dense matmul peak (%d x %d)...", cfg.peak_size, cfg.peak_size)
     peaks = {dtype: measure_matmul_peak(dtype, cfg.peak_size) for dtype in ("float32", "bfloat16")}
-    rows = plan_rows(cfg, resolve_precision(cfg.tfbert_precision))
+    rows = plan_rows(cfg, resolve_precision(cfg.tfbert_precision)[0])
     with tempfile.TemporaryDirectory(prefix="tfbert-bench-sample-") as tmp:
         sample = write_sample(*load_sample(cfg.data, cfg.seed, cfg.train_size, cfg.eval_size), Path(tmp))
         rows = measure_rows(cfg, rows, encoder, peaks, sample)

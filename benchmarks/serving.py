@@ -12,6 +12,7 @@ import numpy as np
 
 from benchmarks.sample import load_sample
 from benchmarks.settings import BenchmarkConfig
+from tfbert.config import DEFAULT_EXPORT_NAME
 from tfbert.data import LabelSet
 from tfbert.export import build_serving_module, write_version
 from tfbert.model import build_model, load_tokenizer, precision_policy
@@ -33,8 +34,8 @@ def resolve_version_dir(path: str | Path) -> Path:
                       reverse=True) if path.is_dir() else []
     if versions:
         return path / str(versions[0])
-    if (path / "export" / "classifier").is_dir():
-        return resolve_version_dir(path / "export" / "classifier")
+    if (path / "export" / DEFAULT_EXPORT_NAME).is_dir():
+        return resolve_version_dir(path / "export" / DEFAULT_EXPORT_NAME)
     raise ValueError(f"{path} holds no SavedModel (saved_model.pb or integer version folders)")
 
 
@@ -43,7 +44,7 @@ def export_pretrained(model_path: str, label_names: tuple[str, ...], max_length:
     with precision_policy("float32"):  # as `export_run` serves: full precision
         model = build_model(model_path, LabelSet(tuple(label_names)))
         module = build_serving_module(model, load_tokenizer(model_path), max_length)
-        return write_version(module, base, 1, "classifier")
+        return write_version(module, base, 1, DEFAULT_EXPORT_NAME)
 
 
 def _time_call(call: Callable, inputs: dict) -> float:

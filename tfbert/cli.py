@@ -75,7 +75,8 @@ def build_train_parser() -> argparse.ArgumentParser:
     model.add_argument("--model", default=m.name_or_path, help="checkpoint to fine-tune: hub name "
                                                                "or local folder")
     model.add_argument("--precision", choices=PRECISIONS, default=m.precision,
-                       help="auto: mixed_float16 on a GPU, float32 on a CPU")
+                       help="auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with native "
+                            "bfloat16 (avx512_bf16, AMX), else float32")
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=t.epochs)
     train.add_argument("--batch-size", type=int, default=t.batch_size)

@@ -87,6 +87,7 @@ class ModelConfig:
 
     name_or_path: str = DEFAULT_MODEL
     precision: str = "auto"
+    precision_reason: str | None = None  # why `auto` chose the policy; filled in at run time
 
     def __post_init__(self) -> None:
         if not self.name_or_path:

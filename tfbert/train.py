@@ -54,7 +54,8 @@ class RunResult:
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
     """Fills the choices made at run time (precision, run name) so the saved config repeats them."""
-    model = dataclasses.replace(cfg.model, precision=resolve_precision(cfg.model.precision))
+    precision, reason = resolve_precision(cfg.model.precision)
+    model = dataclasses.replace(cfg.model, precision=precision, precision_reason=reason)
     cfg = dataclasses.replace(cfg, model=model)
     if cfg.output.run_name is None:
         name = default_run_name(cfg.model.name_or_path, cfg.data.sources[0], cfg.fingerprint())
@@ -151,7 +152,8 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
         model = build_model(cfg.model.name_or_path, splits.labels)
     check_vocabulary(model, tokenizer, cfg.model.name_or_path)
     _check_max_length(model, cfg.data.max_length)
-    log.info("model: %s (%s)", cfg.model.name_or_path, cfg.model.precision)
+    log.info("model: %s (%s; %s)", cfg.model.name_or_path, cfg.model.precision,
+             cfg.model.precision_reason)
 
     folder, resuming = _open_run_folder(cfg, chief, splits.labels)
     log.info("run folder: %s%s", folder.path, " (resuming)" if resuming else "")
@@ -176,7 +178,7 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
                             cfg.train.pad_multiple)
     with strategy.scope():  # the schedule counts global steps
         compile_model(model, build_optimizer(cfg.train, steps * cfg.train.epochs),
-                      jit_compile=cfg.train.jit_compile)
+                      jit_compile=cfg.train.jit_compile, seed=cfg.train.seed)
 
     # 5. Fit from where a backup left off (or the start); the batch plan depends only on
     # (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.

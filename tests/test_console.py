@@ -1,0 +1,62 @@
+"""What the scripts print: our own lines from the first one on; TensorFlow's chatter only with -v."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+OURS = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING|ERROR) ")
+NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} [\d:.]+ +\d+ \S+\] "
+                   r"|.*failed call to cuInit|.*Could not find cuda drivers"
+                   r"|.*contains input name\(s\).*unsupported characters"
+                   r"|.*TensorFlow and JAX classes are deprecated)")
+
+
+def _script(name: str, *args: str, env: dict | None = None) -> list[str]:
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFBERT_VERBOSE", "TRANSFORMERS_VERBOSITY")}
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], cwd=REPO,
+                          env={**environment, **(env or {})}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode in (0, 5), done.stderr[-3000:]
+    return (done.stderr + done.stdout).splitlines()
+
+
+def _noise(lines: list[str]) -> list[str]:
+    return [line for line in lines if NOISE.match(line)]
+
+
+def test_training_prints_our_lines_first_and_no_startup_noise(tiny_model_dir, toy_data_dir, tmp_path):
+    lines = _script("train.py", "--model", str(tiny_model_dir), "--data", str(toy_data_dir),
+                    "--max-length", "16", "--epochs", "1", "--output-dir", str(tmp_path),
+                    "--run-name", "quiet")
+    assert OURS.match(lines[0]), lines[:8]
+    assert _noise(lines) == []
+    assert any("exported" in line for line in lines)  # the export ran, without its INFO renames
+
+
+@pytest.mark.parametrize("command", ["predict", "predict-export", "evaluate", "export", "demo"])
+def test_every_entry_point_is_quiet(trained_run, toy_data_dir, tmp_path, command):
+    run, export = str(trained_run.run_dir), str(trained_run.run_dir / "export" / "classifier" / "1")
+    args = {"predict": ("predict.py", "--run", run, "a great film"),
+            "predict-export": ("predict.py", "--export", export, "a great film"),
+            "evaluate": ("evaluate.py", "--run", run, "--data", str(toy_data_dir), "--split",
+                         "validation"),
+            "export": ("export.py", "--run", run, "--version", "1"),  # taken: exits 5 after loading
+            "demo": ("demo.py", "--export", str(tmp_path))}[command]  # not an export: exits 5
+    lines = _script(*args)
+    assert _noise(lines) == [], lines[:10]
+    assert lines, "the command printed its result"
+
+
+def test_verbose_shows_what_the_quiet_mode_hides(trained_run):
+    export = str(trained_run.run_dir / "export" / "classifier" / "1")
+    lines = _script("predict.py", "-v", "--export", export, "a great film")
+    assert _noise(lines), "with -v TensorFlow's start-up lines are back"
+    assert _noise(_script("predict.py", "--export", export, "a great film",
+                          env={"TFBERT_VERBOSE": "1"}))
