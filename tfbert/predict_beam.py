@@ -1,0 +1,287 @@
+"""Label files of texts with an export on Apache Beam: `RunInference` over the raw-text signature.
+
+Workers load only the SavedModel (`tf.saved_model.load`); neither transformers nor the training
+code is imported, so any runner whose workers have TensorFlow and Beam can run the pipeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import posixpath
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import tensorflow as tf
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics, MetricsFilter
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.util import SortAndBatchElements
+
+log = logging.getLogger(__name__)
+
+FILE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
+FIXED_COLUMNS = ("id", "label", "label_id")
+METRICS_NAMESPACE = "tfbert"
+SKIPPED = ("missing_text", "empty_text", "missing_id", "unreadable_files")
+COUNTERS = {name: Metrics.counter(METRICS_NAMESPACE, name) for name in (*SKIPPED, "labelled")}
+
+
+class InputError(Exception):
+    """Nothing to label: no file matches, a file type is unknown, or no row has a usable text."""
+
+
+class ExportLoadError(Exception):
+    """The export is missing, has no raw-text signature, or its class names cannot be columns."""
+
+
+@dataclass(frozen=True)
+class BeamPredictConfig:
+    """What to label, with which export, where the predictions go, and Beam's own options."""
+
+    export: str
+    input: str
+    output: str
+    output_format: str = "jsonl"
+    text_column: str = "text"
+    id_column: str | None = None  # None: "<file>:<row>", the row counted from 0 within its file
+    batch_size: int = 32
+    num_shards: int = 0  # 0: the runner decides
+    share_model: bool = False  # one model per machine for all worker processes (Beam's large_model)
+    pipeline_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("export", "input", "output", "text_column"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.output_format!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.num_shards < 0:
+            raise ValueError(f"number of shards must be 0 (runner decides) or more, got {self.num_shards}")
+
+
+def read_label_names(export_dir: str) -> tuple[str, ...]:
+    """Class names of an export with a raw-text signature, read without loading its graph.
+
+    The launcher checks the export this cheaply, so a wrong path fails before any worker starts.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    root = export_dir.rstrip("/")
+    if not tf.io.gfile.exists(f"{root}/saved_model.pb"):
+        raise ExportLoadError(f"{export_dir} holds no saved_model.pb; pass a version folder such as "
+                              "saved_models/<run>/export/classifier/1")
+    try:
+        with tf.io.gfile.GFile(f"{root}/saved_model.pb", "rb") as handle:
+            signatures = saved_model_pb2.SavedModel.FromString(handle.read()).meta_graphs[0].signature_def
+        variables = tf.train.load_checkpoint(f"{root}/variables/variables")
+        names = tuple(n.decode() for n in variables.get_tensor("label_names/.ATTRIBUTES/VARIABLE_VALUE"))
+    except Exception as err:  # damaged, or not a tfbert export: one line for the user either way
+        raise ExportLoadError(f"{export_dir}: cannot read the export ({err})") from err
+    if "serving_default" not in signatures or set(signatures["serving_default"].inputs) != {"text"}:
+        raise ExportLoadError(f"{export_dir}: serving_default does not take raw text; export a model "
+                              "with a WordPiece tokenizer")
+    if clash := sorted(set(names) & set(FIXED_COLUMNS)):
+        raise ExportLoadError(f"class name {clash[0]!r} clashes with an output column")
+    return names
+
+
+def match_inputs(pattern: str) -> list[str]:
+    """The files a glob matches, sorted; each must be of a type the pipeline reads."""
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if not paths:
+        raise InputError(f"no input file matches {pattern!r}")
+    for path in paths:
+        if (suffix := posixpath.splitext(path)[1].lower()) not in FILE_TYPES:
+            raise InputError(f"{path}: unknown file type {suffix or '(none)'}; "
+                             f"use one of {', '.join(FILE_TYPES)}")
+    return paths
+
+
+def _id_root(pattern: str) -> str:
+    """The folder a glob starts from; ids name files relative to it."""
+    fixed = min((i for i in map(pattern.find, "*?[{") if i >= 0), default=len(pattern))
+    return pattern[:pattern.rfind("/", 0, fixed) + 1]
+
+
+def _read_frame(path: str, text_column: str) -> pd.DataFrame:
+    """One whole file as a frame, by its suffix (as training reads them; .txt is one text a line)."""
+    with FileSystems.open(path) as handle:
+        data = handle.read()
+    suffix = posixpath.splitext(path)[1].lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(io.BytesIO(data))
+    text = data.decode("utf-8", errors="replace")
+    if suffix == ".txt":
+        lines = text.replace("\r\n", "\n").split("\n")
+        return pd.DataFrame({text_column: lines[:-1] if lines[-1] == "" else lines})
+    if suffix in (".csv", ".tsv"):  # only an empty field is missing: "NA" is a text
+        return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",", dtype=str,
+                           keep_default_na=False, na_values=[""])
+    if suffix == ".json":
+        try:
+            return pd.read_json(io.StringIO(text), dtype=False)
+        except ValueError:  # a .json file holding one object per line
+            pass
+    return pd.read_json(io.StringIO(text), lines=True, dtype=False)
+
+
+def _is_missing(value) -> bool:
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+class ReadTexts(beam.DoFn):
+    """Reads a file into (id, text) pairs; rows without a usable text or id are counted, skipped."""
+
+    def __init__(self, text_column: str, id_column: str | None, id_root: str):
+        self.text_column, self.id_column, self.id_root = text_column, id_column, id_root
+
+    def process(self, path: str) -> Iterator[tuple[str, str]]:
+        try:
+            frame = _read_frame(path, self.text_column)
+        except Exception as err:  # a damaged file must not stop the others
+            log.warning("%s: skipped, cannot be read (%s)", path, err)
+            COUNTERS["unreadable_files"].inc()
+            return
+        for column in (self.text_column, self.id_column):
+            if column is not None and column not in frame.columns:
+                log.warning("%s: no column %r; columns are %s", path, column, list(frame.columns))
+        name = path[len(self.id_root):] if path.startswith(self.id_root) else path
+        texts = frame.get(self.text_column, pd.Series([None] * len(frame)))
+        ids = frame.get(self.id_column, pd.Series([None] * len(frame))) if self.id_column else None
+        for row, text in enumerate(texts):
+            if _is_missing(text):
+                COUNTERS["missing_text"].inc()
+            elif not str(text).strip():
+                COUNTERS["empty_text"].inc()
+            elif ids is not None and _is_missing(ids.iloc[row]):
+                COUNTERS["missing_id"].inc()
+            else:
+                yield (f"{name}:{row}" if ids is None else str(ids.iloc[row])), str(text)
+
+
+class LoadedExport:
+    """An export's `serving_default`; it returns NumPy, so a process-shared proxy can pass it on."""
+
+    def __init__(self, export_dir: str):
+        self._loaded = tf.saved_model.load(export_dir)  # keeps the signature's variables alive
+        self._serve = self._loaded.signatures["serving_default"]
+
+    def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Labels (bytes), label ids and probabilities, one row per text."""
+        out = self._serve(text=tf.constant(texts, tf.string))
+        return out["label"].numpy(), out["label_id"].numpy(), out["probabilities"].numpy()
+
+
+class ExportModelHandler(ModelHandler[str, PredictionResult, LoadedExport]):
+    """RunInference's handler for our export.
+
+    Beam's TFModelHandlerTensor loads a Keras model (and imports tensorflow_hub); our export is a
+    `tf.Module` whose signature takes strings, so this handler calls that signature directly.
+    """
+
+    def __init__(self, export_dir: str, share_across_processes: bool = False):
+        super().__init__(large_model=share_across_processes)
+        self._export_dir = export_dir
+
+    def load_model(self) -> LoadedExport:
+        return LoadedExport(self._export_dir)
+
+    def run_inference(self, batch: Sequence[str], model: LoadedExport,
+                      inference_args: dict | None = None) -> list[PredictionResult]:
+        labels, label_ids, probabilities = model.classify(list(batch))
+        return [PredictionResult(text, (label.decode(), int(label_id), row))
+                for text, label, label_id, row in zip(batch, labels, label_ids, probabilities, strict=True)]
+
+    def get_num_bytes(self, batch: Sequence[str]) -> int:
+        return sum(len(text.encode()) for text in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+
+def _text_length(keyed: tuple[str, str]) -> int:
+    return len(keyed[1])
+
+
+def _output_row(keyed: tuple[str, PredictionResult], label_names: tuple[str, ...]) -> dict:
+    key, result = keyed
+    label, label_id, probabilities = result.inference
+    COUNTERS["labelled"].inc()
+    return {"id": key, "label": label, "label_id": label_id,
+            **{name: float(p) for name, p in zip(label_names, probabilities, strict=True)}}
+
+
+def _csv_line(row: dict, columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([row[c] for c in columns])
+    return buffer.getvalue()
+
+
+def build_pipeline(pipeline: beam.Pipeline, cfg: BeamPredictConfig, files: Sequence[str],
+                   label_names: tuple[str, ...]) -> None:
+    """Read -> spread -> sort by length and batch -> RunInference -> write shards."""
+    handler = KeyedModelHandler(ExportModelHandler(cfg.export, cfg.share_model)).with_no_batching()
+    rows = (pipeline
+            | "Files" >> beam.Create(list(files))
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadTexts(cfg.text_column, cfg.id_column, _id_root(cfg.input)))
+            | "SpreadTexts" >> beam.Reshuffle()
+            # Length-aware BatchElements needs a real-time timer, which sends the DirectRunner to
+            # its one-process fallback; sorting within a bundle runs on every runner.
+            | "SortAndBatch" >> SortAndBatchElements(1, cfg.batch_size, sys.maxsize,
+                                                     element_size_fn=_text_length)
+            | "Classify" >> RunInference(handler)
+            | "Rows" >> beam.Map(_output_row, label_names))
+    columns = (*FIXED_COLUMNS, *label_names)
+    shards = {"num_shards": cfg.num_shards, "file_name_suffix": f".{cfg.output_format}"}
+    if cfg.output_format == "parquet":
+        schema = pa.schema([("id", pa.string()), ("label", pa.string()), ("label_id", pa.int32())]
+                           + [(name, pa.float32()) for name in label_names])
+        _ = rows | "Write" >> beam.io.WriteToParquet(cfg.output, schema, codec="snappy", **shards)
+    elif cfg.output_format == "csv":
+        header = _csv_line(dict(zip(columns, columns, strict=True)), columns)
+        _ = (rows | "Csv" >> beam.Map(_csv_line, columns)
+             | "Write" >> beam.io.WriteToText(cfg.output, header=header, **shards))
+    else:
+        _ = (rows | "Json" >> beam.Map(json.dumps, ensure_ascii=False)
+             | "Write" >> beam.io.WriteToText(cfg.output, **shards))
+
+
+def run(cfg: BeamPredictConfig) -> dict[str, int]:
+    """Runs the pipeline to its end; returns how many rows were labelled and skipped, by reason.
+
+    Raises:
+        InputError: no input file matches, one is of an unknown type, or no row had a text.
+        ExportLoadError: the export cannot serve raw text.
+    """
+    files = match_inputs(cfg.input)
+    label_names = read_label_names(cfg.export)
+    log.info("labelling %d file(s) with %s (classes: %s)", len(files), cfg.export, ", ".join(label_names))
+    pipeline = beam.Pipeline(options=PipelineOptions(list(cfg.pipeline_args)))
+    build_pipeline(pipeline, cfg, files, label_names)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = dict.fromkeys(COUNTERS, 0)
+    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        if counter.key.metric.name in counts:
+            counts[counter.key.metric.name] += counter.result
+    if counts["labelled"] == 0 and any(counts[name] for name in SKIPPED):
+        raise InputError(f"no row had a usable text ({describe_skipped(counts)}); "
+                         f"check --text-column ({cfg.text_column!r})")
+    return counts
+
+
+def describe_skipped(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {counts[name]}" for name in SKIPPED)
