@@ -15,13 +15,15 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, toy_reviews
 
-from tfbert.predict_beam import BeamPredictConfig, ExportLoadError, InputError, read_label_names, run
+from tfbert.config import BeamPredictConfig
+from tfbert.errors import DataError, ExportError
+from tfbert.predict_beam import read_label_names, run
 
 # The DirectRunner first tries Prism, which downloads a binary, then falls back to the FnApiRunner
 # for this pipeline; naming that runner keeps the tests off the network.
 RUNNER = "--runner=FnApiRunner"
 BLOCKED = ("transformers", "tensorflow_hub", "tfbert.train", "tfbert.model", "tfbert.data",
-           "tfbert.features", "tfbert.export", "tfbert.predict", "tfbert.cli")
+           "tfbert.features", "tfbert.export", "tfbert.predict")
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +93,18 @@ def test_two_workers_give_the_export_labels_without_transformers(trained_run, ex
          RUNNER, "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    assert "labelled 296 texts" in done.stdout
-    assert "missing text 3, empty text 2, missing id 0, unreadable files 0" in done.stdout
+    assert "labelled 296 texts" in done.stderr
+    assert "missing text 3, empty text 2, missing id 0, unreadable files 0" in done.stderr
     assert len(list((tmp_path / "marks").iterdir())) >= 3  # the launcher and two workers
 
     out = _read_output(prefix, "parquet")
-    assert list(out.columns) == ["id", "label", "label_id", "negative", "positive"]
+    assert list(out.columns) == ["id", "label", "label_id", "prob_negative", "prob_positive"]
     assert sorted(out["id"]) == sorted(expected)
     texts = [expected[i] for i in out["id"]]
     served = tf.saved_model.load(str(export_dir)).signatures["serving_default"](text=tf.constant(texts))
     assert out["label"].tolist() == [s.decode() for s in served["label"].numpy()]
-    np.testing.assert_allclose(out[["negative", "positive"]].to_numpy(), served["probabilities"].numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(out[["prob_negative", "prob_positive"]].to_numpy(),
+                               served["probabilities"].numpy(), atol=1e-5)
     assert out["label_id"].tolist() == served["label_id"].numpy().tolist()
     from tfbert.predict import Classifier
 
@@ -123,9 +125,9 @@ def test_text_outputs_and_an_id_column(export_dir, tmp_path, fmt, share_model):
     counts = run(cfg)
     assert counts["labelled"] == 3 and counts["missing_id"] == 1
     out = _read_output(prefix, fmt).sort_values("id")
-    assert list(out.columns) == ["id", "label", "label_id", "negative", "positive"]
+    assert list(out.columns) == ["id", "label", "label_id", "prob_negative", "prob_positive"]
     assert out["id"].tolist() == ["007", "r,4", "r1"]  # kept as strings; commas quoted in CSV
-    assert np.allclose(out["negative"] + out["positive"], 1.0)
+    assert np.allclose(out["prob_negative"] + out["prob_positive"], 1.0)
 
 
 def test_bad_input_and_exports_are_refused(export_dir, tmp_path):
@@ -135,15 +137,15 @@ def test_bad_input_and_exports_are_refused(export_dir, tmp_path):
         return BeamPredictConfig(**(fields | changes))
 
     assert read_label_names(str(export_dir)) == ("negative", "positive")
-    with pytest.raises(InputError, match="no input file matches"):
+    with pytest.raises(DataError, match="no input file matches"):
         run(config())
     (tmp_path / "sheet.xlsx").write_bytes(b"PK")
-    with pytest.raises(InputError, match=r"unknown file type \.xlsx"):
+    with pytest.raises(DataError, match=r"unknown file type \.xlsx"):
         run(config(input=str(tmp_path / "sheet.xlsx")))
     pd.DataFrame({"review": ["fine"]}).to_csv(tmp_path / "r.csv", index=False)
-    with pytest.raises(ExportLoadError, match="no saved_model.pb"):
+    with pytest.raises(ExportError, match="no saved_model.pb"):
         run(config(export=str(tmp_path)))
-    with pytest.raises(InputError, match=r"no row had a usable text .*missing text 1"):
+    with pytest.raises(DataError, match=r"no row had a usable text .*missing text 1"):
         run(config())
     for bad in ({"output_format": "xml"}, {"batch_size": 0}, {"num_shards": -1}, {"input": ""}):
         with pytest.raises(ValueError):

@@ -40,7 +40,7 @@ def test_training_prints_our_lines_first_and_no_startup_noise(tiny_model_dir, to
     assert any("exported" in line for line in lines)  # the export ran, without its INFO renames
 
 
-@pytest.mark.parametrize("command", ["predict", "predict-export", "evaluate", "export", "demo"])
+@pytest.mark.parametrize("command", ["predict", "predict-export", "evaluate", "export", "demo", "beam"])
 def test_every_entry_point_is_quiet(trained_run, toy_data_dir, tmp_path, command):
     run, export = str(trained_run.run_dir), str(trained_run.run_dir / "export" / "classifier" / "1")
     args = {"predict": ("predict.py", "--run", run, "a great film"),
@@ -48,7 +48,9 @@ def test_every_entry_point_is_quiet(trained_run, toy_data_dir, tmp_path, command
             "evaluate": ("evaluate.py", "--run", run, "--data", str(toy_data_dir), "--split",
                          "validation"),
             "export": ("export.py", "--run", run, "--version", "1"),  # taken: exits 5 after loading
-            "demo": ("demo.py", "--export", str(tmp_path))}[command]  # not an export: exits 5
+            "demo": ("demo.py", "--export", str(tmp_path)),  # not an export: exits 5
+            "beam": ("predict_beam.py", "--export", export, "--input", str(toy_data_dir / "*.csv"),
+                     "--output", str(tmp_path / "labels"), "--runner=FnApiRunner")}[command]
     lines = _script(*args)
     assert _noise(lines) == [], lines[:10]
     assert lines, "the command printed its result"

@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tfbert.config import (
+    BEAM_OUTPUT_FORMATS,
     MONITOR_METRICS,
     PRECISIONS,
     STRATEGIES,
     TRUNCATIONS,
+    BeamPredictConfig,
     DataConfig,
     LabelFileConfig,
     ModelConfig,
@@ -411,3 +413,57 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     print(f"demo of {args.export} on http://{args.host}:{args.port}", flush=True)
     app.queue().launch(server_name=args.host, server_port=args.port, show_error=True)
     return ExitCode.OK
+
+
+def build_predict_beam_parser() -> argparse.ArgumentParser:
+    d = BeamPredictConfig(export="e", input="i", output="o")  # only for its defaults
+    parser = argparse.ArgumentParser(
+        prog="predict_beam.py", allow_abbrev=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Label files of texts with an export on Apache Beam. Other --options go to Beam "
+                    "(--runner, --direct_num_workers, --direct_running_mode, ...).")
+    parser.add_argument("--export", required=True,
+                        help="export version folder, e.g. saved_models/<run>/export/classifier/1")
+    parser.add_argument("--input", required=True,
+                        help="glob of CSV, TSV, JSONL, JSON, parquet or .txt (one text a line) files")
+    parser.add_argument("--output", required=True, help="prefix of the output shards")
+    parser.add_argument("--format", dest="output_format", choices=BEAM_OUTPUT_FORMATS,
+                        default=d.output_format)
+    parser.add_argument("--text-column", default=d.text_column)
+    parser.add_argument("--id-column", default=d.id_column,
+                        help="column that names each row (default: <file>:<row>, rows from 0)")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--num-shards", type=int, default=d.num_shards,
+                        help="output files; 0 lets the runner decide")
+    parser.add_argument("--share-model", action="store_true", default=d.share_model,
+                        help="one model per machine, shared by its worker processes")
+    return _add_verbose(parser)
+
+
+def predict_beam_main(argv: Sequence[str] | None = None) -> int:
+    """Labels files on Apache Beam; flags this command does not know go to Beam."""
+    parser = build_predict_beam_parser()
+    args, pipeline_args = parser.parse_known_args(argv)
+    verbose = vars(args).pop("verbose")
+    _start(argparse.Namespace(verbose=verbose))  # before Beam's import sets up logging its way
+    if not is_verbose(verbose):  # Beam's notes about cloud clients and its memory probe
+        logging.getLogger().handlers[0].addFilter(
+            lambda record: record.levelno >= logging.ERROR or "apache_beam" not in record.pathname)
+    from tfbert.predict_beam import describe_skipped, run, unknown_pipeline_option
+
+    if bad := unknown_pipeline_option(pipeline_args):
+        parser.error(f"{bad} is neither a flag of this script nor a Beam pipeline option")
+    if not is_verbose(verbose):
+        if not any(a.startswith("--default_sdk_harness_log_level") for a in pipeline_args):
+            pipeline_args.append("--default_sdk_harness_log_level=WARNING")  # worker processes too
+    try:
+        cfg = BeamPredictConfig(**vars(args), pipeline_args=tuple(pipeline_args))
+    except ValueError as err:
+        parser.error(str(err))
+
+    def body() -> int:
+        counts = run(cfg)
+        log.info("labelled %d texts into %s-*.%s; skipped: %s", counts["labelled"], cfg.output,
+                 cfg.output_format, describe_skipped(counts))
+        return ExitCode.OK
+
+    return _guarded(body)

@@ -17,6 +17,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
 TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # data files, to train on or label
 LABEL_OUTPUT_TYPES = (".parquet", ".csv", ".jsonl")
+BEAM_OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
 DEFAULT_EXPORT_NAME = "classifier"
 # TF Serving model names become folder and URL parts: keep them to these characters.
 EXPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -195,6 +196,34 @@ class LabelFileConfig:
             raise ValueError(f"chunk_rows must be at least 1, got {self.chunk_rows}")
         if not self.text_column:
             raise ValueError("text_column must be non-empty")
+
+
+@dataclass(frozen=True)
+class BeamPredictConfig:
+    """What to label, with which export, where the predictions go, and Beam's own options."""
+
+    export: str
+    input: str
+    output: str
+    output_format: str = "jsonl"
+    text_column: str = "text"
+    id_column: str | None = None  # None: "<file>:<row>", the row counted from 0 within its file
+    batch_size: int = 32
+    num_shards: int = 0  # 0: the runner decides
+    share_model: bool = False  # one model per machine for all worker processes (Beam's large_model)
+    pipeline_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("export", "input", "output", "text_column"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
+        if self.output_format not in BEAM_OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(BEAM_OUTPUT_FORMATS)}, "
+                             f"got {self.output_format!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.num_shards < 0:
+            raise ValueError(f"number of shards must be 0 (runner decides) or more, got {self.num_shards}")
 
 
 @dataclass(frozen=True)

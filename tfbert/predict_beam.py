@@ -10,10 +10,11 @@ import csv
 import io
 import json
 import logging
+import os
 import posixpath
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
@@ -26,49 +27,17 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.util import SortAndBatchElements
 
+import tfbert
+from tfbert.config import TABLE_TYPES, BeamPredictConfig
+from tfbert.errors import DataError, ExportError
+
 log = logging.getLogger(__name__)
 
-FILE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
-OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
+FILE_TYPES = (*TABLE_TYPES, ".txt")
 FIXED_COLUMNS = ("id", "label", "label_id")
 METRICS_NAMESPACE = "tfbert"
 SKIPPED = ("missing_text", "empty_text", "missing_id", "unreadable_files")
 COUNTERS = {name: Metrics.counter(METRICS_NAMESPACE, name) for name in (*SKIPPED, "labelled")}
-
-
-class InputError(Exception):
-    """Nothing to label: no file matches, a file type is unknown, or no row has a usable text."""
-
-
-class ExportLoadError(Exception):
-    """The export is missing, has no raw-text signature, or its class names cannot be columns."""
-
-
-@dataclass(frozen=True)
-class BeamPredictConfig:
-    """What to label, with which export, where the predictions go, and Beam's own options."""
-
-    export: str
-    input: str
-    output: str
-    output_format: str = "jsonl"
-    text_column: str = "text"
-    id_column: str | None = None  # None: "<file>:<row>", the row counted from 0 within its file
-    batch_size: int = 32
-    num_shards: int = 0  # 0: the runner decides
-    share_model: bool = False  # one model per machine for all worker processes (Beam's large_model)
-    pipeline_args: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for name in ("export", "input", "output", "text_column"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must not be empty")
-        if self.output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.output_format!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
-        if self.num_shards < 0:
-            raise ValueError(f"number of shards must be 0 (runner decides) or more, got {self.num_shards}")
 
 
 def read_label_names(export_dir: str) -> tuple[str, ...]:
@@ -80,7 +49,7 @@ def read_label_names(export_dir: str) -> tuple[str, ...]:
 
     root = export_dir.rstrip("/")
     if not tf.io.gfile.exists(f"{root}/saved_model.pb"):
-        raise ExportLoadError(f"{export_dir} holds no saved_model.pb; pass a version folder such as "
+        raise ExportError(f"{export_dir} holds no saved_model.pb; pass a version folder such as "
                               "saved_models/<run>/export/classifier/1")
     try:
         with tf.io.gfile.GFile(f"{root}/saved_model.pb", "rb") as handle:
@@ -88,12 +57,10 @@ def read_label_names(export_dir: str) -> tuple[str, ...]:
         variables = tf.train.load_checkpoint(f"{root}/variables/variables")
         names = tuple(n.decode() for n in variables.get_tensor("label_names/.ATTRIBUTES/VARIABLE_VALUE"))
     except Exception as err:  # damaged, or not a tfbert export: one line for the user either way
-        raise ExportLoadError(f"{export_dir}: cannot read the export ({err})") from err
+        raise ExportError(f"{export_dir}: cannot read the export ({err})") from err
     if "serving_default" not in signatures or set(signatures["serving_default"].inputs) != {"text"}:
-        raise ExportLoadError(f"{export_dir}: serving_default does not take raw text; export a model "
+        raise ExportError(f"{export_dir}: serving_default does not take raw text; export a model "
                               "with a WordPiece tokenizer")
-    if clash := sorted(set(names) & set(FIXED_COLUMNS)):
-        raise ExportLoadError(f"class name {clash[0]!r} clashes with an output column")
     return names
 
 
@@ -101,10 +68,10 @@ def match_inputs(pattern: str) -> list[str]:
     """The files a glob matches, sorted; each must be of a type the pipeline reads."""
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     if not paths:
-        raise InputError(f"no input file matches {pattern!r}")
+        raise DataError(f"no input file matches {pattern!r}")
     for path in paths:
         if (suffix := posixpath.splitext(path)[1].lower()) not in FILE_TYPES:
-            raise InputError(f"{path}: unknown file type {suffix or '(none)'}; "
+            raise DataError(f"{path}: unknown file type {suffix or '(none)'}; "
                              f"use one of {', '.join(FILE_TYPES)}")
     return paths
 
@@ -220,7 +187,7 @@ def _output_row(keyed: tuple[str, PredictionResult], label_names: tuple[str, ...
     label, label_id, probabilities = result.inference
     COUNTERS["labelled"].inc()
     return {"id": key, "label": label, "label_id": label_id,
-            **{name: float(p) for name, p in zip(label_names, probabilities, strict=True)}}
+            **{f"prob_{name}": float(p) for name, p in zip(label_names, probabilities, strict=True)}}
 
 
 def _csv_line(row: dict, columns: Sequence[str]) -> str:
@@ -244,11 +211,11 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: BeamPredictConfig, files: Seque
                                                      element_size_fn=_text_length)
             | "Classify" >> RunInference(handler)
             | "Rows" >> beam.Map(_output_row, label_names))
-    columns = (*FIXED_COLUMNS, *label_names)
+    columns = (*FIXED_COLUMNS, *(f"prob_{name}" for name in label_names))
     shards = {"num_shards": cfg.num_shards, "file_name_suffix": f".{cfg.output_format}"}
     if cfg.output_format == "parquet":
         schema = pa.schema([("id", pa.string()), ("label", pa.string()), ("label_id", pa.int32())]
-                           + [(name, pa.float32()) for name in label_names])
+                           + [(f"prob_{name}", pa.float32()) for name in label_names])
         _ = rows | "Write" >> beam.io.WriteToParquet(cfg.output, schema, codec="snappy", **shards)
     elif cfg.output_format == "csv":
         header = _csv_line(dict(zip(columns, columns, strict=True)), columns)
@@ -263,11 +230,15 @@ def run(cfg: BeamPredictConfig) -> dict[str, int]:
     """Runs the pipeline to its end; returns how many rows were labelled and skipped, by reason.
 
     Raises:
-        InputError: no input file matches, one is of an unknown type, or no row had a text.
-        ExportLoadError: the export cannot serve raw text.
+        DataError: no input file matches, one is of an unknown type, or no row had a text.
+        ExportError: the export cannot serve raw text.
     """
     files = match_inputs(cfg.input)
     label_names = read_label_names(cfg.export)
+    # Local worker processes (DirectRunner multi_processing) unpickle tfbert's DoFns: they need
+    # the package on their path, wherever the command was started.
+    package_root = str(Path(tfbert.__file__).resolve().parents[1])
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     log.info("labelling %d file(s) with %s (classes: %s)", len(files), cfg.export, ", ".join(label_names))
     pipeline = beam.Pipeline(options=PipelineOptions(list(cfg.pipeline_args)))
     build_pipeline(pipeline, cfg, files, label_names)
@@ -278,10 +249,18 @@ def run(cfg: BeamPredictConfig) -> dict[str, int]:
         if counter.key.metric.name in counts:
             counts[counter.key.metric.name] += counter.result
     if counts["labelled"] == 0 and any(counts[name] for name in SKIPPED):
-        raise InputError(f"no row had a usable text ({describe_skipped(counts)}); "
+        raise DataError(f"no row had a usable text ({describe_skipped(counts)}); "
                          f"check --text-column ({cfg.text_column!r})")
     return counts
 
 
 def describe_skipped(counts: dict[str, int]) -> str:
     return ", ".join(f"{name.replace('_', ' ')} {counts[name]}" for name in SKIPPED)
+
+
+def unknown_pipeline_option(pipeline_args: Sequence[str]) -> str | None:
+    """The first argument that is no Beam pipeline option (Beam would only warn and drop it)."""
+    options = PipelineOptions(list(pipeline_args))
+    unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    names = [arg for arg in pipeline_args if arg.startswith("-")]
+    return next((a for a in names if a.lstrip("-").split("=")[0].replace("-", "_") in unknown), None)
