@@ -229,3 +229,19 @@ def test_interrupted_export_leaves_no_version(run_copy, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export_run(run_copy, version=9)
     assert sorted(p.name for p in base.iterdir()) == before
+
+
+def test_bfloat16_export_keeps_inputs_and_outputs(run_copy, loaded):
+    result = export_run(run_copy, compute_dtype="bfloat16")
+    fast = tf.saved_model.load(str(result.path))
+    assert {v.dtype for v in fast.model.variables if "embeddings" in v.name} == {tf.bfloat16}
+    out = fast.signatures["serving_default"](text=tf.constant(TEXTS))
+    assert (out["probabilities"].dtype, out["logits"].dtype) == (tf.float32, tf.float32)
+    assert out["label_id"].dtype == tf.int32 and out["label"].dtype == tf.string
+    reference = loaded.signatures["serving_default"](text=tf.constant(TEXTS))
+    np.testing.assert_allclose(out["probabilities"], reference["probabilities"], atol=0.03)
+    assert out["label"].numpy()[:2].tolist() == reference["label"].numpy()[:2].tolist()
+    card = (run_copy / "export" / "classifier" / "README.md").read_text()
+    assert "computes in bfloat16" in card and "avx512_bf16" in card
+    with pytest.raises(ExportError, match="compute dtype"):
+        export_run(run_copy, compute_dtype="float16")

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from tfbert.cli import ExitCode, evaluate_main, predict_main, train_main
+from tfbert.model import resolve_precision
 from tfbert.predict import Classifier
 from tfbert.run_folder import RunFolder
 
@@ -25,7 +26,8 @@ def test_run_folder_is_complete(trained_run):
     assert any(folder.logs.rglob("events.out.tfevents.*"))
     assert folder.is_complete()
     saved = json.loads(folder.run_config.read_text())
-    assert saved["output"]["run_name"] == "tiny" and saved["model"]["precision"] == "float32"
+    assert saved["output"]["run_name"] == "tiny"
+    assert (saved["model"]["precision"], saved["model"]["precision_reason"]) == resolve_precision("auto")
     model_config = json.loads((folder.path / "config.json").read_text())
     assert model_config["id2label"] == {"0": "negative", "1": "positive"}
 

@@ -369,6 +369,9 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="integer version folder; default 'auto' = next free number")
     parser.add_argument("--name", default=OutputConfig().export_name,
                         help="model name (export/<name>/<version>)")
+    parser.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="bfloat16: faster on CPUs with native bfloat16 (avx512_bf16, AMX), "
+                             "slower elsewhere; inputs and outputs stay the same")
     return _add_verbose(parser)
 
 
@@ -379,7 +382,8 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         _start(args)
         from tfbert.export import export_run
 
-        result = export_run(args.run, version=args.version, model_name=args.name)
+        result = export_run(args.run, version=args.version, model_name=args.name,
+                            compute_dtype=args.compute_dtype)
         print(result.path)
         return ExitCode.OK
 

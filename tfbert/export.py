@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 
 TOKEN_IDS_SIGNATURE = "token_ids"
 WARMUP_FILE = "tf_serving_warmup_requests"
+COMPUTE_DTYPES = ("float32", "bfloat16")
+COMPUTE_NOTES = {
+    "float32": "float32 (any CPU or GPU)",
+    "bfloat16": "bfloat16 (weights and arithmetic), for CPUs with native bfloat16 (x86 flags "
+                "avx512_bf16 or amx_bf16: Intel Cooper Lake, Sapphire Rapids and later, AMD Zen 4 "
+                "and later); elsewhere it runs emulated, slower than the float32 export",
+}
 
 
 class ServingModule(tf.Module):
@@ -203,7 +210,7 @@ def _cut_rule(module: ServingModule, max_length: int) -> str:
 
 
 def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
-                max_length: int, temperature: float) -> str:
+                max_length: int, temperature: float, compute_dtype: str = "float32") -> str:
     config = read_json(run_dir / "run_config.json") if (run_dir / "run_config.json").exists() else {}
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
     labels = [s.decode() for s in module.label_names.numpy()]
@@ -214,6 +221,7 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
         f"- data: `{' '.join(config.get('data', {}).get('sources', []))}`",
         f"- labels (id order): {', '.join(labels)}",
         f"- max length: {max_length} tokens; {_cut_rule(module, max_length)}",
+        f"- computes in {COMPUTE_NOTES[compute_dtype]}; outputs are float32",
         f"- probability temperature: {temperature:.4g}"
         + (" (fitted on the validation split: served probabilities are calibrated)"
            if temperature != 1.0 else " (uncalibrated)"),
@@ -240,8 +248,12 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
 
 
 def export_run(run_dir: str | Path, version: int | None = None, model_name: str = DEFAULT_EXPORT_NAME,
-               temperature: float | None = None) -> ExportResult:
-    """Exports a finished run to `<run>/export/<model_name>/<version>/` in float32.
+               temperature: float | None = None, compute_dtype: str = "float32") -> ExportResult:
+    """Exports a finished run to `<run>/export/<model_name>/<version>/`.
+
+    `compute_dtype="bfloat16"` stores the encoder's weights and computes in bfloat16: faster on
+    CPUs with native bfloat16 arithmetic, slower elsewhere, so float32 stays the default. Inputs
+    and outputs are the same either way (raw text in, float32 probabilities out).
 
     Also writes, beside the versions, an example `models.config` and `batching_parameters.txt`
     for TF Serving and a `README.md` model card. `temperature=None` takes the one training
@@ -256,7 +268,9 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
     max_length, truncation, head_tokens = folder.text_cut()
     if temperature is None:
         temperature = folder.temperature()
-    with precision_policy("float32"):  # served on CPUs: full precision, whatever training used
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ExportError(f"compute dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+    with precision_policy(compute_dtype):  # whatever training used: the serving CPU decides
         model = build_model(str(folder.path))
         tokenizer = load_tokenizer(str(folder.path))
         module = build_serving_module(model, tokenizer, max_length, temperature,
@@ -267,6 +281,7 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
     write_text_atomic(base / "batching_parameters.txt",
                       BATCHING_PARAMETERS.format(threads=os.cpu_count() or 1))
     write_text_atomic(base / "README.md",
-                      _model_card(folder.path, model_name, written, module, max_length, temperature))
+                      _model_card(folder.path, model_name, written, module, max_length, temperature,
+                                  compute_dtype))
     log.info("exported %s (raw-text signature: %s)", path, module.text_tokenizer is not None)
     return ExportResult(path, written, module.text_tokenizer is not None)
