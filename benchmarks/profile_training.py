@@ -57,7 +57,7 @@ def summarize_op_stats(raw: bytes | str) -> list[OpShare]:
 def profile_training(
     model_path: str, data_path: str, *, max_length: int = 512, batch_size: int = 16,
     precision: str = "float32", examples: int = 512, warmup_steps: int = 5, steps: int = 10,
-    seed: int = 42, logdir: str | None = None,
+    seed: int = 42, logdir: str | None = None, keras_dropout: bool = False,
 ) -> tuple[list[OpShare], float, Path]:
     """Traces `steps` training steps after `warmup_steps` of the shipped training path.
 
@@ -89,7 +89,8 @@ def profile_training(
         keras.utils.set_random_seed(seed)
         model = build_model(model_path, LabelSet(tuple(names)))
         compile_model(model, build_optimizer(TrainConfig(batch_size=batch_size),
-                                             warmup_steps + steps))
+                                             warmup_steps + steps),
+                      seed=seed, counter_dropout=not keras_dropout)
         model.fit(dataset, epochs=1, steps_per_epoch=warmup_steps, verbose=0)
         tf.profiler.experimental.start(str(out))
         start = time.perf_counter()
@@ -132,12 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10, help="steps traced")
     parser.add_argument("--logdir", default=None, help="keep the trace here (TensorBoard/xprof)")
+    parser.add_argument("--keras-dropout", action="store_true",
+                        help="Keras' own dropout instead of the shipped counter-based one")
     args = parser.parse_args(argv)
     shares, seconds, out = profile_training(
         args.model, args.data, max_length=args.max_length, batch_size=args.batch_size,
         precision=args.precision, examples=args.examples, warmup_steps=args.warmup_steps,
-        steps=args.steps, logdir=args.logdir)
-    print(f"{args.precision}, batch {args.batch_size}, max length {args.max_length}: "
+        steps=args.steps, logdir=args.logdir, keras_dropout=args.keras_dropout)
+    dropout = "Keras dropout" if args.keras_dropout else "counter dropout"
+    print(f"{args.precision}, {dropout}, batch {args.batch_size}, max length {args.max_length}: "
           f"{seconds:.2f} s per traced step; trace in {out}")
     print(format_shares(shares))
     return 0

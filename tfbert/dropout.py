@@ -1,12 +1,11 @@
-"""Dropout with the same semantics at a fraction of the cost: 16 counter-based random bits per element.
+"""Dropout with the same semantics at a fraction of the cost: 8 counter-based random bits per element.
 
-Keras' dropout draws one float32 (bfloat16 under mixed precision) uniform number per element
-with a stateful op, then compares, casts and multiplies: on a CPU its random numbers alone were
-11 % of a MiniLM training step. Here each element gets 16 bits of a stateless Philox stream
-keyed by (seed, layer, training step): a quarter of the random bits, no float conversion, and
-masks that depend only on the seed and the step, so a resumed run drops what an uninterrupted
-one would. The keep rate is 1 - round(rate * 2**16) / 2**16 (0.1 -> 0.100006 dropped) and kept
-values are scaled by the inverse of that rate, so the expected value is unchanged.
+Keras' dropout draws one 32-bit uniform float per element with a stateful op, then compares
+and selects: on a CPU its random numbers alone were 11 % of a MiniLM training step. Here each
+element gets 8 bits of a stateless Philox stream keyed by (seed, layer, training step): an eighth
+of the random bits, no float conversion, each element's drop probability exactly `rate`
+(`keep_mask`), the usual 1 / (1 - rate) scaling of kept values, and masks that depend only on
+the seed and the step, so a resumed run drops what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -15,18 +14,25 @@ import tensorflow as tf
 
 from tfbert.keras import keras
 
-_LEVELS = 1 << 16
-
 
 def keep_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor) -> tuple[tf.Tensor, float]:
-    """A boolean mask keeping each element with probability ~1 - rate, and the matching scale."""
-    threshold = round(rate * _LEVELS)
+    """A boolean mask keeping each element with probability 1 - rate, and the scale of kept values.
+
+    Each element draws 8 bits and is dropped below a threshold of `rate * 256`. A rate that is
+    not a multiple of 1/256 (0.1 * 256 = 25.6) rounds the threshold down or up once per mask
+    (25 with probability 0.4, 26 with 0.6), so every element's drop probability is `rate`
+    exactly, as in Keras; elements of one mask share that one coin (a correlation below 1e-4).
+    """
+    low = int(rate * 256)
+    threshold = tf.constant(low, tf.uint8)
+    if rate * 256 > low:
+        coin = tf.random.stateless_uniform([], seed=tf.random.experimental.stateless_fold_in(seed, 1))
+        threshold += tf.cast(coin < rate * 256 - low, tf.uint8)
     size = tf.reduce_prod(shape)
-    words = tf.cast((size + 3) // 4, tf.int32)  # one 64-bit word holds four 16-bit draws
+    words = tf.cast((size + 7) // 8, tf.int32)  # one 64-bit word holds eight 8-bit draws
     bits = tf.random.stateless_uniform([words], seed=seed, minval=None, maxval=None, dtype=tf.uint64)
-    draws = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size]
-    keep = tf.reshape(draws >= tf.constant(threshold, tf.uint16), shape)
-    return keep, _LEVELS / (_LEVELS - threshold)
+    draws = tf.reshape(tf.bitcast(bits, tf.uint8), [-1])[:size]
+    return tf.reshape(draws >= threshold, shape), 1.0 / (1.0 - rate)
 
 
 class CounterDropout(keras.layers.Dropout):
