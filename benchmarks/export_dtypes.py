@@ -19,19 +19,16 @@ from benchmarks.serving import _time_interleaved
 from tfbert.console import setup_logging, start_tensorflow
 
 
-def _export(run: Path, dtype: str, base: Path):
-    """The run's serving module built under `dtype`, written and loaded back as TF Serving would."""
+def _export(run: Path, dtype: str, base: Path, max_length: int | None):
+    """The run's serving module built as export_run does, written and loaded back as TF Serving would."""
     import tensorflow as tf
 
-    from tfbert.export import build_serving_module, write_version
-    from tfbert.model import build_model, load_tokenizer, precision_policy
+    from tfbert.export import build_run_module, write_version
+    from tfbert.model import precision_policy
     from tfbert.run_folder import open_run_folder
 
-    folder = open_run_folder(run)
-    max_length, truncation, head_tokens = folder.text_cut()
+    module = build_run_module(open_run_folder(run), dtype, max_length=max_length)
     with precision_policy(dtype):
-        module = build_serving_module(build_model(str(run)), load_tokenizer(str(run)), max_length,
-                                      folder.temperature(), truncation, head_tokens)
         path = write_version(module, base / dtype, 1, "classifier")
     return tf.saved_model.load(str(path)).signatures["serving_default"]
 
@@ -58,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="batch-1 requests per export")
     parser.add_argument("--batches", type=int, default=20, help="batch-32 requests per export")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="tokens read per text (default: the run's own; latency grows with it)")
     args = parser.parse_args(argv)
     setup_logging()
     start_tensorflow()
@@ -66,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     texts = pd.read_parquet(args.data, columns=["text"])["text"].sample(
         frac=1.0, random_state=args.seed).tolist()
     with tempfile.TemporaryDirectory(prefix="tfbert-dtypes-") as tmp:
-        signatures = {dtype: _export(Path(args.run), dtype, Path(tmp)) for dtype in ("float32", "bfloat16")}
+        signatures = {dtype: _export(Path(args.run), dtype, Path(tmp), args.max_length)
+                      for dtype in ("float32", "bfloat16")}
         single = [[t] for t in texts[:args.requests]]
         batches = [texts[i * 32:(i + 1) * 32] for i in range(args.batches)]
         timed = {name: (fn, lambda b: {"text": tf.constant(b)}) for name, fn in signatures.items()}
@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         throughput = _time_interleaved(timed, batches)
         agreement = texts[:args.agreement_texts]
         probs = {name: _probabilities(fn, agreement, 64) for name, fn in signatures.items()}
-    print(f"run {args.run}; {len(single)} batch-1 requests and {len(batches)} batches of 32 per "
-          f"export, interleaved\n")
+    length = args.max_length or "as trained"
+    print(f"run {args.run}, max length {length}; {len(single)} batch-1 requests and "
+          f"{len(batches)} batches of 32 per export, interleaved\n")
     print("| export | p50 batch 1 (ms) | p99 batch 1 (ms) | batch 32 (texts/s) |\n|---|---|---|---|")
     for name in signatures:
         times = np.array(latency[name]) * 1000

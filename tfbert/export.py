@@ -21,8 +21,8 @@ from tfbert.config import DEFAULT_EXPORT_NAME, EXPORT_NAME_PATTERN
 from tfbert.errors import ExportError
 from tfbert.exported import TEXT_SIGNATURE
 from tfbert.features import head_budget
-from tfbert.model import build_model, load_tokenizer, precision_policy
-from tfbert.run_folder import open_run_folder, read_json, write_text_atomic
+from tfbert.model import build_model, load_tokenizer, precision_policy, use_float32_gelu
+from tfbert.run_folder import RunFolder, open_run_folder, read_json, write_text_atomic
 from tfbert.text_tokenizer import BertTextTokenizer, UnsupportedTokenizerError
 
 log = logging.getLogger(__name__)
@@ -247,6 +247,26 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
     return "\n".join(lines)
 
 
+def build_run_module(folder: RunFolder, compute_dtype: str = "float32",
+                     temperature: float | None = None, max_length: int | None = None) -> ServingModule:
+    """The serving module of a finished run, as `export_run` writes it.
+
+    Texts are cut as in training and probabilities use the fitted temperature, unless
+    `temperature` / `max_length` say otherwise (benchmarks measure other lengths).
+    """
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ExportError(f"compute dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+    trained_length, truncation, head_tokens = folder.text_cut()
+    with precision_policy(compute_dtype):  # whatever training used: the serving CPU decides
+        model = build_model(str(folder.path))
+        if compute_dtype == "bfloat16":
+            use_float32_gelu(model)
+        return build_serving_module(model, load_tokenizer(str(folder.path)),
+                                    max_length or trained_length,
+                                    folder.temperature() if temperature is None else temperature,
+                                    truncation, head_tokens)
+
+
 def export_run(run_dir: str | Path, version: int | None = None, model_name: str = DEFAULT_EXPORT_NAME,
                temperature: float | None = None, compute_dtype: str = "float32") -> ExportResult:
     """Exports a finished run to `<run>/export/<model_name>/<version>/`.
@@ -265,18 +285,11 @@ def export_run(run_dir: str | Path, version: int | None = None, model_name: str 
     if version is not None and (base / str(version)).exists():
         raise ExportError(f"version {base / str(version)} already exists; "
                           "pass another --version or 'auto'")
-    max_length, truncation, head_tokens = folder.text_cut()
-    if temperature is None:
-        temperature = folder.temperature()
-    if compute_dtype not in COMPUTE_DTYPES:
-        raise ExportError(f"compute dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
-    with precision_policy(compute_dtype):  # whatever training used: the serving CPU decides
-        model = build_model(str(folder.path))
-        tokenizer = load_tokenizer(str(folder.path))
-        module = build_serving_module(model, tokenizer, max_length, temperature,
-                                      truncation, head_tokens)
+    module = build_run_module(folder, compute_dtype, temperature)
+    with precision_policy(compute_dtype):
         path = write_version(module, base, version, model_name)
     written = int(path.name)
+    max_length, temperature = int(module.max_length.numpy()), float(module.temperature.numpy())
     write_text_atomic(base / "models.config", MODELS_CONFIG.format(name=model_name))
     write_text_atomic(base / "batching_parameters.txt",
                       BATCHING_PARAMETERS.format(threads=os.cpu_count() or 1))
