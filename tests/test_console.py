@@ -40,11 +40,10 @@ def test_training_prints_our_lines_first_and_no_startup_noise(tiny_model_dir, to
     assert any("exported" in line for line in lines)  # the export ran, without its INFO renames
 
 
-@pytest.mark.parametrize("command", ["predict", "predict-export", "evaluate", "export", "demo", "beam"])
+@pytest.mark.parametrize("command", ["predict-export", "evaluate", "export", "demo", "beam"])
 def test_every_entry_point_is_quiet(trained_run, toy_data_dir, tmp_path, command):
     run, export = str(trained_run.run_dir), str(trained_run.run_dir / "export" / "classifier" / "1")
-    args = {"predict": ("predict.py", "--run", run, "a great film"),
-            "predict-export": ("predict.py", "--export", export, "a great film"),
+    args = {"predict-export": ("predict.py", "--export", export, "a great film"),
             "evaluate": ("evaluate.py", "--run", run, "--data", str(toy_data_dir), "--split",
                          "validation"),
             "export": ("export.py", "--run", run, "--version", "1"),  # taken: exits 5 after loading
@@ -56,9 +55,15 @@ def test_every_entry_point_is_quiet(trained_run, toy_data_dir, tmp_path, command
     assert lines, "the command printed its result"
 
 
-def test_verbose_shows_what_the_quiet_mode_hides(trained_run):
+def test_verbose_shows_what_the_quiet_mode_hides(trained_run, monkeypatch):
+    from tfbert.console import VERBOSE_ENV, is_verbose
+
     export = str(trained_run.run_dir / "export" / "classifier" / "1")
     lines = _script("predict.py", "-v", "--export", export, "a great film")
     assert _noise(lines), "with -v TensorFlow's start-up lines are back"
-    assert _noise(_script("predict.py", "--export", export, "a great film",
-                          env={"TFBERT_VERBOSE": "1"}))
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    assert not is_verbose(False) and is_verbose(True)
+    monkeypatch.setenv(VERBOSE_ENV, "1")  # the variable does what -v does
+    assert is_verbose(False)
+    monkeypatch.setenv(VERBOSE_ENV, "0")
+    assert not is_verbose(False)

@@ -80,8 +80,8 @@ def test_short_real_runs_agree_across_precisions(shared_model_dir, shared_imdb_d
     results = {}
     for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
         cfg = RunConfig(
-            data=DataConfig(sources=(str(shared_imdb_dir),), train_size=240, val_size=80,
-                            test_size=200, max_length=64),
+            data=DataConfig(sources=(str(shared_imdb_dir),), train_size=192, val_size=48,
+                            test_size=200, max_length=48),
             model=ModelConfig(name_or_path=str(shared_model_dir), precision=policy),
             train=TrainConfig(epochs=1, batch_size=16, early_stopping_patience=None),
             output=OutputConfig(output_dir=str(tmp_path), run_name=policy,

@@ -19,6 +19,7 @@ from benchmarks.settings import BenchmarkConfig, parse_variant, plan_rows
 from benchmarks.worker import RecordingCollator
 from tests.conftest import toy_reviews
 from tfbert.features import padding_efficiency
+from tfbert.model import resolve_precision
 
 MINILM = EncoderShape(layers=6, hidden=384, intermediate=1536)
 
@@ -164,7 +165,8 @@ def test_run_measures_tf_rows_and_skips_torch_without_interpreter(tiny_model_dir
             assert f[name] > 0, name
         assert 0 < f["padding_efficiency"] <= 1
         assert rows[key]["speedups"]["3"]["train"] > 0
-    assert rows["1"]["setup"] == "bucket16 · float32" and rows["2"]["setup"] == "dynamic · float32"
+    shipped = resolve_precision("auto")[0]  # row 1 is the default: bfloat16 where it is native
+    assert rows["1"]["setup"] == f"bucket16 · {shipped}" and rows["2"]["setup"] == "dynamic · float32"
     for key in ("4", "5"):
         assert rows[key]["status"] == "skipped" and str(missing) in rows[key]["message"]
     check = report["pipeline_check"]
@@ -210,7 +212,8 @@ def test_torch_rows_need_an_interpreter_from_the_option_or_the_environment(monke
 
     monkeypatch.delenv(TORCH_PYTHON_ENV, raising=False)
     args = build_parser().parse_args([])
-    assert args.torch_python is None
+    assert args.torch_python is None and args.verbose is False
+    del args.verbose  # a console option, not a setting of the benchmark
     message = torch_unavailable(BenchmarkConfig(**vars(args)))
     assert message.startswith("skipped: no PyTorch interpreter given")
     assert "--torch-python" in message and TORCH_PYTHON_ENV in message
