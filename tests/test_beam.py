@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -95,6 +96,8 @@ def test_two_workers_give_the_export_labels_without_transformers(trained_run, ex
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "labelled 296 texts" in done.stderr
     assert "missing text 3, empty text 2, missing id 0, unreadable files 0" in done.stderr
+    foreign = [line for line in done.stderr.splitlines() if not re.match(r"\d\d:\d\d:\d\d \w+ ", line)]
+    assert foreign == [], foreign[:10]  # the workers' start-up lines are filtered out too
     assert len(list((tmp_path / "marks").iterdir())) >= 3  # the launcher and two workers
 
     out = _read_output(prefix, "parquet")

@@ -67,3 +67,25 @@ def test_verbose_shows_what_the_quiet_mode_hides(trained_run, monkeypatch):
     assert is_verbose(False)
     monkeypatch.setenv(VERBOSE_ENV, "0")
     assert not is_verbose(False)
+
+
+def test_child_processes_print_through_the_filter(capfd):
+    """Beam's workers write to the inherited stderr: noise is dropped there, the rest kept in order."""
+    from tfbert.console import quiet_child_processes
+
+    child = ("import sys; sys.stderr.write("
+             "'I0000 00:00:1795785569.347959   30042 port.cc:153] oneDNN custom operations are on.\\n'"
+             "'WARNING:root:Resource module is not available for current platform\\n'"
+             "'E0000 00:00:1795785573.188253   30018 cuda_platform.cc:52] failed call to cuInit: 303\\n'"
+             "'INFO:__main__:Logging handler created.\\n'"
+             "'WARNING:apache_beam.io.filebasedsink:Deleting 2 existing files\\n'"
+             "'Traceback (most recent call last): a real error\\n')")
+    with quiet_child_processes(verbose=False, has_gpu=False):
+        subprocess.run([sys.executable, "-c", child], check=True)
+        print("ours, from this process", file=sys.stderr)
+    assert capfd.readouterr().err.splitlines() == [
+        "WARNING:apache_beam.io.filebasedsink:Deleting 2 existing files",
+        "Traceback (most recent call last): a real error", "ours, from this process"]
+    with quiet_child_processes(verbose=True):  # -v: nothing is filtered
+        subprocess.run([sys.executable, "-c", child], check=True)
+    assert len(capfd.readouterr().err.splitlines()) == 6

@@ -27,7 +27,7 @@ from tfbert.config import (
     RunConfig,
     TrainConfig,
 )
-from tfbert.console import VERBOSE_ENV, is_verbose, setup_logging, start_tensorflow
+from tfbert.console import VERBOSE_ENV, is_verbose, quiet_child_processes, setup_logging, start_tensorflow
 from tfbert.errors import ExitCode, ExportError, TfbertError
 
 log = logging.getLogger("tfbert")
@@ -465,7 +465,11 @@ def predict_beam_main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
 
     def body() -> int:
-        counts = run(cfg)
+        import tensorflow as tf
+
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+        with quiet_child_processes(is_verbose(verbose), has_gpu):  # Beam's workers print to our stderr
+            counts = run(cfg)
         log.info("labelled %d texts into %s-*.%s; skipped: %s", counts["labelled"], cfg.output,
                  cfg.output_format, describe_skipped(counts))
         return ExitCode.OK

@@ -7,12 +7,15 @@ what it caught is replayed without the known noise. `-v` or `TFBERT_VERBOSE=1` s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
 
 import tfbert
 
@@ -22,6 +25,10 @@ _STARTUP_NOISE = re.compile(rb"^(WARNING: All log messages before absl::Initiali
                             rb"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] )")
 # An "error" on every machine without a GPU: CUDA's driver probe failing is the expected answer.
 _NO_GPU_PROBE = re.compile(rb"^E\d{4} .*failed call to cuInit")
+# What Beam's worker processes log at start-up: their INFO lines and notes about optional clients.
+_BEAM_WORKER_NOISE = re.compile(rb"^((INFO|DEBUG):|WARNING:[\w.]+:(apitools not found"
+                                rb"|No semi_persistent_directory found|Discarding unparseable args"
+                                rb"|Resource module is not available))")
 
 
 def is_verbose(flag: bool = False) -> bool:
@@ -54,9 +61,49 @@ def start_tensorflow(verbose: bool = False) -> None:
             os.close(saved)
             caught.seek(0)
             for line in caught:
-                if not (_STARTUP_NOISE.match(line) or (not gpus and _NO_GPU_PROBE.match(line))):
+                if not _is_noise(line, bool(gpus)):
                     sys.stderr.buffer.write(line)
             sys.stderr.flush()
+
+
+def _is_noise(line: bytes, has_gpu: bool) -> bool:
+    return bool(_STARTUP_NOISE.match(line) or _BEAM_WORKER_NOISE.match(line)
+                or (not has_gpu and _NO_GPU_PROBE.match(line)))
+
+
+@contextlib.contextmanager
+def quiet_child_processes(verbose: bool = False, has_gpu: bool = False) -> Iterator[None]:
+    """File descriptor 2 goes through a filter while the block runs, for the processes it starts.
+
+    Beam's worker processes import TensorFlow on their own and write to the inherited stderr, so
+    the filter has to sit on the descriptor: known start-up noise is dropped, every other line
+    (ours, real warnings, errors) is passed on in order.
+    """
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    terminal = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        with open(read_end, "rb") as pipe:
+            for line in pipe:
+                if not _is_noise(line, has_gpu):
+                    os.write(terminal, line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)  # our end of the pipe is closed: the filter ends when the workers have
+        thread.join(timeout=10)
+        if not thread.is_alive():  # a worker that outlives the block keeps the copy it writes to
+            os.close(terminal)
 
 
 def setup_logging(verbose: bool = False) -> None:
