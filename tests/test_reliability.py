@@ -44,8 +44,8 @@ def _backup_position(backup_dir):
     try:
         return (int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")),
                 int(tf.train.load_variable(latest, "ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE")))
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError):
-        return None  # caught mid-write; look again
+    except (tf.errors.OpError, ValueError):  # e.g. NotFoundError, DataLossError, or UNKNOWN
+        return None  # caught mid-write, or rotated away between listing and reading; look again
 
 
 def test_kill_9_mid_epoch_then_resume_matches_uninterrupted(tiny_model_dir, long_toy_data, tmp_path):
