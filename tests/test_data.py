@@ -76,6 +76,19 @@ def test_words_pandas_reads_as_missing_stay_texts(tmp_path, sep, suffix):
     assert len(kept) == len(words) * 4 and set(kept) == set(words)
 
 
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv"])
+def test_number_like_texts_stay_text(tmp_path, suffix):
+    # A column of mostly empty texts and "0" was read as numbers, and "0" was dropped as no text.
+    sep = "," if suffix == "csv" else "\t"
+    texts = ["0", "7", "1.50", "007", "10"] * 2
+    rows = [f"text{sep}label"] + [f"{t}{sep}{i % 2}" for i, t in enumerate(texts)] + [f"{sep}1"]
+    path = tmp_path / f"train.{suffix}"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    splits = load_splits(_cfg(path, val_size=2, test_size=2))
+    kept = pd.concat([splits.train, splits.validation, splits.test])["text"]
+    assert sorted(kept) == sorted(texts)  # as written: "007" keeps its zeros, "1.50" its digits
+
 def test_aclimdb_tree(tmp_path):
     root = tmp_path / "aclImdb"
     for split in ("train", "test"):

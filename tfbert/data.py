@@ -108,7 +108,7 @@ def _check_field_counts(path: Path, text: str, sep: str) -> None:
         )
 
 
-def _read_table(path: Path, strict: bool) -> pd.DataFrame:
+def _read_table(path: Path, strict: bool, text_column: str = "text") -> pd.DataFrame:
     """Reads one local file by its suffix; text files are decoded as UTF-8 with replacement."""
     suffix = path.suffix.lower()
     if suffix not in TABLE_TYPES:
@@ -130,8 +130,9 @@ def _read_table(path: Path, strict: bool) -> pd.DataFrame:
             sep = "\t" if suffix == ".tsv" else ","
             _check_field_counts(path, text, sep)
             # Only an empty field is missing: a review reading "NA" or "NULL" is still a review.
+            # The text column stays text: a review reading "0" is not the number 0.
             return pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""],
-                               index_col=False)
+                               index_col=False, dtype={text_column: str})
         if suffix == ".jsonl":
             return pd.read_json(io.StringIO(text), lines=True)
         try:
@@ -256,7 +257,7 @@ def _read_hub(name: str) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[str, 
 
 
 def read_sources(
-    sources: tuple[str, ...], strict: bool = False
+    sources: tuple[str, ...], strict: bool = False, text_column: str = "text"
 ) -> tuple[dict[str, pd.DataFrame], dict[str, tuple]]:
     """Reads raw frames per split from a hub name, an aclImdb tree or local files."""
     resolved = _resolve_local(sources)
@@ -268,7 +269,7 @@ def read_sources(
     for split, path in resolved.items():
         if not path.exists():
             raise DataError(f"data file {path} does not exist")
-        frames[split] = _read_table(path, strict)
+        frames[split] = _read_table(path, strict, text_column)
         frames[split].attrs["source"] = str(path)
     return frames, {}
 
@@ -431,7 +432,7 @@ def load_splits(cfg: DataConfig) -> Splits:
     Raises:
         DataError: unreadable or missing data, missing columns, unusable labels, empty splits.
     """
-    raw, class_names = read_sources(cfg.sources, cfg.strict)
+    raw, class_names = read_sources(cfg.sources, cfg.strict, cfg.text_column)
     if "train" not in raw:
         raise DataError(f"no train split found in {' '.join(cfg.sources)} (splits: {sorted(raw)})")
     frames = {split: _select_columns(frame, split, cfg) for split, frame in raw.items()}
@@ -478,7 +479,7 @@ def load_eval_split(cfg: DataConfig, labels: LabelSet, split: str | None = None)
 
     `split=None` takes `test` when present, else the only split there is.
     """
-    raw, _ = read_sources(cfg.sources, cfg.strict)
+    raw, _ = read_sources(cfg.sources, cfg.strict, cfg.text_column)
     if split is None:
         if "test" in raw:
             split = "test"
