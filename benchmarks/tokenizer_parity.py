@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from tfbert.text_tokenizer import BertTextTokenizer
+from tfbert.text_tokenizer import InGraphTokenizer
 
 USAGE = """example:
     python -m benchmarks.tokenizer_parity --model ../shared/models/all-MiniLM-L6-v2 \\
@@ -52,7 +52,7 @@ def _first_difference(expected: list[int], got: list[int]) -> int:
 
 
 def compare_tokenizers(
-    reference: Any, tokenizer: BertTextTokenizer, texts: Sequence[str], batch_size: int = 32
+    reference: Any, tokenizer: InGraphTokenizer, texts: Sequence[str], batch_size: int = 32
 ) -> ParityReport:
     """Encodes `texts` with both tokenizers, batch by batch, and records every disagreement.
 
@@ -111,7 +111,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Checks the in-graph tokenizer against the Hugging Face fast tokenizer on a "
                     "parquet of texts.")
-    parser.add_argument("--model", required=True, help="folder of a BERT fast tokenizer")
+    parser.add_argument("--model", required=True,
+                        help="folder of a fast tokenizer (WordPiece or byte-level BPE)")
     parser.add_argument("--data", required=True, help="parquet file with a text column")
     parser.add_argument("--column", default="text")
     parser.add_argument("--limit", type=int, default=None, help="only the first N texts")
@@ -127,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     from transformers import AutoTokenizer
 
+    from tfbert.export import in_graph_tokenizer
+
     texts = pd.read_parquet(args.data, columns=[args.column])[args.column].tolist()
     texts = texts[: args.limit] if args.limit else texts
     reference = AutoTokenizer.from_pretrained(args.model)
     start = time.perf_counter()
-    tokenizer = BertTextTokenizer.from_fast_tokenizer(reference, args.max_length)
-    print(f"built tables in {time.perf_counter() - start:.1f} s", flush=True)
+    tokenizer = in_graph_tokenizer(reference, args.max_length)
+    print(f"built the {tokenizer.family} tables in {time.perf_counter() - start:.1f} s", flush=True)
     tokenizer(["warm up the graph"])
     report = compare_tokenizers(reference, tokenizer, texts, args.batch_size)
 

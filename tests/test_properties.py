@@ -9,12 +9,15 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tokenizer_cases import HARD_TEXTS, expected_ids
 from transformers import BertTokenizerFast
 
+from benchmarks.train_tokenizer import train_byte_level_bpe
+from tfbert.byte_level_bpe import ByteLevelBpeTokenizer
 from tfbert.config import DataConfig
 from tfbert.data import DataError, decode_utf8, load_splits
 from tfbert.features import keep_head_and_tail
-from tfbert.text_tokenizer import BertTextTokenizer
+from tfbert.wordpiece import BertTextTokenizer
 
 MAX_LENGTH = 24
 HEAD_TOKENS = 5
@@ -58,6 +61,30 @@ def test_head_and_tail_cut_matches_training_on_any_unicode(head_tail, texts):
     for row, row_mask, piece in zip(ids, mask, pieces, strict=True):
         kept = keep_head_and_tail(piece, HEAD_TOKENS, MAX_LENGTH - 2)
         assert row[row_mask == 1].tolist() == [fast.cls_token_id, *kept, fast.sep_token_id]
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "prefix-space"])
+def byte_level(request, tmp_path_factory):
+    fast = train_byte_level_bpe(tmp_path_factory.mktemp("bpe"), HARD_TEXTS * 3, 400,
+                                add_prefix_space=request.param)
+    return fast, ByteLevelBpeTokenizer.from_fast_tokenizer(fast, MAX_LENGTH, HEAD_TOKENS)
+
+
+# Arbitrary Unicode, with the pieces GPT-2's pattern treats specially made frequent.
+_TRICKY = st.sampled_from([" ", "  ", "\n", "\t", "'", "'s", "'re", "'ll", "'S", "<mask>", " <mask>",
+                           "<s>", "a", "1", "!", "é", "中", "\u3000", "\xa0"])
+_BPE_TEXT = st.lists(st.one_of(st.text(max_size=8), _TRICKY), max_size=40).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_BPE_TEXT, min_size=1, max_size=5))
+def test_byte_level_bpe_on_any_unicode(byte_level, texts):
+    fast, in_graph = byte_level
+    encoded = in_graph(tf.constant(texts))
+    ids, mask = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy()
+    want = expected_ids(fast, texts, MAX_LENGTH, HEAD_TOKENS)
+    for row, row_mask, expected in zip(ids, mask, want, strict=True):
+        assert row[row_mask == 1].tolist() == expected
 
 
 @settings(max_examples=100, deadline=None)

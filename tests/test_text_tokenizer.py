@@ -8,11 +8,13 @@ import tensorflow as tf
 import transformers
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.framework import op_def_registry
+from tokenizer_cases import HARD_TEXTS, assert_same, rows
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from tfbert.features import keep_head_and_tail, tokenize_frame
-from tfbert.text_tokenizer import BertTextTokenizer, UnsupportedTokenizerError
+from tfbert.features import tokenize_frame
+from tfbert.text_tokenizer import UnsupportedTokenizerError
+from tfbert.wordpiece import BertTextTokenizer
 
 TINY_VOCAB = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
@@ -21,32 +23,6 @@ TINY_VOCAB = [
     "it", "s", "br", "3", "1", "##4", "##0", ",", ".", "!", "?", "'", "<", ">", "/", "-", "$",
     "%", "中", "文", "字", "ok", "x", "##x", "straße", "strasse", "ΟΔΟΣ", "οδοσ",
 ]  # fmt: skip
-
-HARD_TEXTS = [
-    "Hello, world! The movie was GREAT.",
-    "café naïve Ångström CAFÉ Naïve",
-    "中文字 and 日本語 mixed中文text",
-    "emoji 😀👍🏽 here 🇫🇷",
-    "Great movie.<br /><br />Loved it<br/>",
-    "nul\x00byte bell\x07 zero\u200bwidth \ufeffbom soft\xadhyphen",
-    "tabs\tand\nnewlines\r\nhere\x0bvt\x0cff",
-    "x" * 150 + " after the long one",
-    "unaffable " + "aff" * 40,
-    "a" * 100 + " " + "a" * 101,
-    "",
-    "   \t\n ",
-    "!!!???...,,,;;;---",
-    "don't it's 'quoted' rock'n'roll",
-    "3.14 1,000,000 2nd $5 100% 10/10",
-    "MiXeD CaSe WoRdS hElLo",
-    "[SEP] [CLS]x[MASK] [sep] [UNK][PAD]",
-    "ΟΔΟΣ İstanbul straße ﬁne ﬀ ‼ ﷺ",
-    "Ｆｕｌｌｗｉｄｔｈ　ｓｐａｃｅ",
-    "separators\x1c\x1d\x1e\x1f here \x85 \xa0 nbsp \u2028 \u3000 ideographic",
-    "한국어 텍스트 and ไทย",
-    "unaffableunaffable unaffables",
-    "private\ue000use \U000e0001tag \ufffdreplacement",
-]
 
 
 def _vocab_file(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -90,29 +66,9 @@ def eager_functions():
     tf.config.run_functions_eagerly(False)
 
 
-def _rows(encoded: dict[str, tf.Tensor]) -> list[list[int]]:
-    ids, mask = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy()
-    return [row[: m.sum()].tolist() for row, m in zip(ids, mask, strict=True)]
-
-
 def _assert_same(reference, texts, max_length: int, encode=None, head_tokens=None) -> None:
     tokenizer = BertTextTokenizer.from_fast_tokenizer(reference, max_length, head_tokens)
-    encoded = (encode or tokenizer)(tf.constant(texts))
-    if head_tokens is None:
-        expected = reference(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    else:  # what training does for --truncation tail / head+tail
-        pieces = reference(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        expected = [[reference.cls_token_id, *keep_head_and_tail(p, head_tokens, max_length - 2),
-                     reference.sep_token_id] for p in pieces]
-    for text, want, got in zip(texts, expected, _rows(encoded), strict=True):
-        assert got == want, f"{text!r}: {reference.convert_ids_to_tokens(got)}"
-    width = max(len(e) for e in expected)
-    assert encoded["input_ids"].shape == (len(texts), width)
-    assert encoded["input_ids"].dtype == tf.int32
-    mask = encoded["attention_mask"].numpy()
-    assert (mask.sum(1) == [len(e) for e in expected]).all()
-    assert (encoded["input_ids"].numpy()[mask == 0] == reference.pad_token_id).all()
-    assert not encoded["token_type_ids"].numpy().any()
+    assert_same(reference, encode or tokenizer, texts, max_length, head_tokens)
 
 
 @pytest.mark.parametrize("name", ["uncased", "cased", MINILM])
@@ -148,7 +104,7 @@ def test_serving_cuts_imdb_reviews_as_training_does(minilm, reviews, truncation)
     values, offsets = split.columns["input_ids"]
     trained = [values[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
     head = 0 if truncation == "tail" else 126 // 4
-    served = _rows(BertTextTokenizer.from_fast_tokenizer(minilm, 128, head)(tf.constant(reviews)))
+    served = rows(BertTextTokenizer.from_fast_tokenizer(minilm, 128, head)(tf.constant(reviews)))
     assert served == trained
     assert sum(len(r) == 128 for r in trained) > 50  # many reviews were really cut
 
@@ -158,7 +114,7 @@ def test_runs_in_tf_data_and_tf_function(minilm, reviews):
     tokenizer = BertTextTokenizer.from_fast_tokenizer(minilm, 256)
     texts = HARD_TEXTS + reviews[:40]
     dataset = tf.data.Dataset.from_tensor_slices(texts).batch(9).map(tokenizer)
-    got = [row for batch in dataset for row in _rows(batch)]
+    got = [row for batch in dataset for row in rows(batch)]
     assert got == minilm(texts, truncation=True, max_length=256)["input_ids"]
     _assert_same(minilm, texts, 256, encode=tf.function(lambda t: tokenizer(t)))
 
@@ -219,7 +175,7 @@ def test_invalid_utf8_is_replaced_then_dropped(minilm):
     raw = [b"caf\xe9 \xff ok", b"\xed\xa0\x80 surrogate", b"cut \xe2\x82", b"over\xc0\xaflong"]
     encoded = BertTextTokenizer.from_fast_tokenizer(minilm, 64)(tf.constant(raw))
     decoded = [r.decode("utf-8", errors="replace") for r in raw]
-    assert _rows(encoded) == minilm(decoded, truncation=True, max_length=64)["input_ids"]
+    assert rows(encoded) == minilm(decoded, truncation=True, max_length=64)["input_ids"]
 
 
 @pytest.mark.real_model
@@ -231,7 +187,7 @@ def test_huge_text_is_cut_to_max_length(minilm, unit):
     start = time.perf_counter()
     encoded = tokenizer([text])
     assert time.perf_counter() - start < 2.0
-    assert _rows(encoded) == minilm([text], truncation=True, max_length=128)["input_ids"]
+    assert rows(encoded) == minilm([text], truncation=True, max_length=128)["input_ids"]
 
 
 def test_added_tokens_are_matched_like_the_fast_tokenizer(tmp_path_factory):

@@ -1,8 +1,8 @@
 """Export for TensorFlow Serving: a `ServingModule` that takes raw text, written as a version folder.
 
-The SavedModel holds the classifier and an in-graph WordPiece tokenizer made of core TensorFlow
-ops, so stock TF Serving, `tf.saved_model.load` and Keras' `TFSMLayer` run it without
-`transformers` or `tensorflow_text`.
+The SavedModel holds the classifier and an in-graph copy of its tokenizer (WordPiece or byte-level
+BPE) made of core TensorFlow ops, so stock TF Serving, `tf.saved_model.load` and Keras'
+`TFSMLayer` run it without `transformers` or `tensorflow_text`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 
+from tfbert.byte_level_bpe import ByteLevelBpeTokenizer
 from tfbert.config import DEFAULT_EXPORT_NAME, EXPORT_NAME_PATTERN
 from tfbert.errors import ExportError
 from tfbert.exported import TEXT_SIGNATURE
 from tfbert.features import head_budget
 from tfbert.model import build_model, load_tokenizer, precision_policy, use_float32_gelu
 from tfbert.run_folder import RunFolder, open_run_folder, read_json, write_text_atomic
-from tfbert.text_tokenizer import BertTextTokenizer, UnsupportedTokenizerError
+from tfbert.text_tokenizer import InGraphTokenizer, UnsupportedTokenizerError, backend_config
+from tfbert.wordpiece import BertTextTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model, label_names: tuple[str, ...], input_names: tuple[str, ...],
-                 text_tokenizer: BertTextTokenizer | None, temperature: float = 1.0):
+                 text_tokenizer: InGraphTokenizer | None, temperature: float = 1.0):
         super().__init__(name="tfbert_classifier")
         self.model = model
         self.text_tokenizer = text_tokenizer
@@ -109,17 +112,32 @@ def next_version(base: Path) -> int:
     return max(existing, default=0) + 1
 
 
+def in_graph_tokenizer(
+    tokenizer: Any, max_length: int, head_tokens: int | None = None
+) -> InGraphTokenizer:
+    """The in-graph copy of a fast tokenizer, of the family its declared model names.
+
+    Raises UnsupportedTokenizerError when no family reproduces the tokenizer exactly.
+    """
+    config = backend_config(tokenizer)
+    families = {"WordPiece": BertTextTokenizer, "BPE": ByteLevelBpeTokenizer}
+    family = families.get(config["model"].get("type"))
+    if family is None:
+        raise UnsupportedTokenizerError(f"no in-graph tokenizer for {config['model'].get('type')}")
+    return family.from_fast_tokenizer(tokenizer, max_length, head_tokens)
+
+
 def build_serving_module(
     model, tokenizer, max_length: int, temperature: float = 1.0,
     truncation: str = "head", head_tokens: int | None = None,
 ) -> ServingModule:
-    """Wraps a Keras classifier and its HF fast tokenizer; the text path needs WordPiece.
+    """Wraps a Keras classifier and its HF fast tokenizer, with a raw-text path where it can.
 
     `truncation` and `head_tokens` must be the training ones, so served texts are cut alike.
     """
-    head = head_budget(truncation, head_tokens, max_length - 2)
+    head = head_budget(truncation, head_tokens, max_length - tokenizer.num_special_tokens_to_add())
     try:
-        text_tokenizer = BertTextTokenizer.from_fast_tokenizer(tokenizer, max_length, head)
+        text_tokenizer = in_graph_tokenizer(tokenizer, max_length, head)
     except UnsupportedTokenizerError as err:
         log.warning("raw-text signature not exported: %s; only the token-id signature is", err)
         text_tokenizer = None
@@ -203,10 +221,10 @@ num_batch_threads {{ value: {threads} }}
 def _cut_rule(module: ServingModule, max_length: int) -> str:
     if module.text_tokenizer is None:
         return "clients must truncate token ids as in training"
-    head = module.text_tokenizer.head_tokens
-    if head >= max_length - 2:
+    head, budget = module.text_tokenizer.head_tokens, module.text_tokenizer.budget
+    if head >= budget:
         return "longer texts keep their first tokens"
-    return f"longer texts keep their first {head} and last {max_length - 2 - head} tokens"
+    return f"longer texts keep their first {head} and last {budget - head} tokens"
 
 
 def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
@@ -230,9 +248,10 @@ def _model_card(run_dir: Path, name: str, version: int, module: ServingModule,
     if test:
         lines.append(f"- test set: {test['n_examples']} examples, accuracy {test['accuracy']:.4f}, "
                      f"macro-F1 {test['f1']:.4f}")
-    text_note = ("`serving_default` takes raw strings (input `text`)"
+    text_note = (f"`serving_default` takes raw strings (input `text`), tokenized in the graph "
+                 f"({module.text_tokenizer.family})"
                  if module.text_tokenizer is not None else
-                 "no raw-text signature (the tokenizer is not WordPiece); `serving_default` "
+                 "no raw-text signature (no in-graph copy of this tokenizer); `serving_default` "
                  "takes token ids")
     lines += [
         "", "## Calling it", "",

@@ -1,11 +1,9 @@
-"""In-graph BERT WordPiece tokenizer made of core TensorFlow ops only.
+"""What every in-graph tokenizer shares; the families live in wordpiece.py and byte_level_bpe.py.
 
-It reproduces a Hugging Face `BertTokenizerFast` token for token, so a SavedModel can take raw
-strings in stock TensorFlow Serving (which lacks tensorflow_text's ops). Every Unicode rule is read
-out of the fast tokenizer itself at build time: its normalizer and pre-tokenizer are run on each
-code point to fill small per-code-point tables, and its vocabulary becomes a character trie. The
-graph then only decodes UTF-8, looks code points up, and walks the trie from all word positions at
-once.
+An in-graph tokenizer reproduces a Hugging Face fast tokenizer token for token with core
+TensorFlow ops only, so a SavedModel can take raw strings in stock TensorFlow Serving (which lacks
+tensorflow_text's ops). This module holds what does not depend on the model: added tokens, the
+post-processor's special tokens, the head+tail cut of training and the padded output.
 """
 
 from __future__ import annotations
@@ -19,229 +17,130 @@ import numpy as np
 import tensorflow as tf
 
 UNICODE_END = 0x110000  # one past the last code point; added tokens get markers from here on
-_SURROGATES = range(0xD800, 0xE000)
-_BLOCK_BITS = 7  # code point tables are split into blocks of 128 so identical blocks are shared
-_BLOCK = 1 << _BLOCK_BITS
-_OTHER, _SPACE, _ISOLATED = 0, 1, 2  # what the pre-tokenizer does with a character
-_IDENTITY, _SPACED = 0, 1  # normalization codes below the first pool entry
-_POOL_BASE = 2
-_STATE_SHIFT = 22  # trie keys are state * 2**22 + code point (markers are below 2**22)
-_NO_TOKEN = -1
+SURROGATES = range(0xD800, 0xE000)  # never in decoded text
+BLOCK_BITS = 7  # code point tables are split into blocks of 128 so identical blocks are shared
+BLOCK = 1 << BLOCK_BITS
 
 
 class UnsupportedTokenizerError(ValueError):
-    """The tokenizer is not a BERT WordPiece tokenizer this module can reproduce in-graph."""
+    """The fast tokenizer does something no in-graph tokenizer reproduces exactly."""
+
+
+# Rust's char::is_whitespace, what an added token's lstrip / rstrip eats next to it.
+_WHITESPACE = (*range(0x9, 0xE), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028,
+               0x2029, 0x202F, 0x205F, 0x3000)
 
 
 @dataclasses.dataclass(frozen=True)
-class _Spec:
-    """What the graph needs to know about a fast tokenizer, read from its JSON form."""
+class AddedToken:
+    """A token the fast tokenizer matches in the text before pre-tokenization."""
 
-    vocab: dict[str, int]
-    unk_id: int
-    cls_id: int
-    sep_id: int
+    content: str
+    id: int
+    lstrip: bool = False  # also eats the whitespace just before it
+    rstrip: bool = False  # ... and just after it
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """What every family needs besides its model: special and added tokens."""
+
+    prefix_ids: tuple[int, ...]  # what the post-processor puts before the text ([CLS], <s>)
+    suffix_ids: tuple[int, ...]  # ... and after it ([SEP], </s>)
     pad_id: int
-    prefix: str
-    max_word_chars: int
-    raw_tokens: tuple[tuple[str, int], ...]  # added tokens matched in the raw text
-    normalized_tokens: tuple[tuple[str, int], ...]  # added tokens matched after normalization
+    raw_tokens: tuple[AddedToken, ...]  # added tokens matched in the raw text
+    normalized_tokens: tuple[AddedToken, ...]  # added tokens matched after normalization
 
 
-def _require(condition: bool, message: str) -> None:
+def require(condition: bool, message: str) -> None:
     if not condition:
         raise UnsupportedTokenizerError(message)
 
 
-def _special_ids(post: dict[str, Any] | None) -> tuple[int, int]:
-    """[CLS] and [SEP] ids from a post-processor that wraps one sequence as [CLS] A [SEP]."""
-    _require(post is not None, "the tokenizer adds no [CLS]/[SEP] (no post-processor)")
-    if post["type"] == "BertProcessing":
-        return int(post["cls"][1]), int(post["sep"][1])
-    _require(post["type"] == "TemplateProcessing", f"unsupported post-processor {post['type']}")
+def _template_ids(post: dict[str, Any], side: list[dict[str, Any]]) -> tuple[int, ...]:
+    ids = []
+    for piece in side:
+        require("SpecialToken" in piece, "post-processor has more than one sequence")
+        special = piece["SpecialToken"]
+        require(special["type_id"] == 0, "post-processor gives special tokens a type id")
+        ids += post["special_tokens"][special["id"]]["ids"]
+    return tuple(int(i) for i in ids)
+
+
+def _special_ids(post: dict[str, Any] | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Ids the post-processor puts before and after one sequence."""
+    if post is None:
+        return (), ()
+    if post["type"] == "Sequence":  # e.g. ByteLevel (offsets only) then a template
+        wrapping = [p for p in post["processors"] if p["type"] != "ByteLevel"]
+        require(len(wrapping) <= 1, "post-processor sequence adds tokens twice")
+        return _special_ids(wrapping[0] if wrapping else None)
+    if post["type"] in ("BertProcessing", "RobertaProcessing"):
+        return (int(post["cls"][1]),), (int(post["sep"][1]),)
+    require(post["type"] == "TemplateProcessing", f"unsupported post-processor {post['type']}")
     single = post["single"]
-    shape_ok = len(single) == 3 and "SpecialToken" in single[0] and "Sequence" in single[1]
-    _require(shape_ok and "SpecialToken" in single[2], "post-processor is not [CLS] $A [SEP]")
-    _require(all(next(iter(p.values()))["type_id"] == 0 for p in single), "type ids must be 0")
-    ids = [post["special_tokens"][p["SpecialToken"]["id"]]["ids"] for p in (single[0], single[2])]
-    _require(all(len(i) == 1 for i in ids), "[CLS]/[SEP] must be single tokens")
-    return int(ids[0][0]), int(ids[1][0])
+    sequences = [i for i, p in enumerate(single) if "Sequence" in p]
+    require(len(sequences) == 1, "post-processor template is not one sequence")
+    at = sequences[0]
+    require(single[at]["Sequence"]["type_id"] == 0, "post-processor gives the text a type id")
+    return _template_ids(post, single[:at]), _template_ids(post, single[at + 1:])
 
 
-def _added_tokens(config: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+def _added_tokens(config: dict[str, Any]) -> tuple[list[AddedToken], list[AddedToken]]:
     """Added tokens split into those matched in the raw text and those matched once normalized."""
     raw, normalized = [], []
     for token in config.get("added_tokens") or []:
-        flags = (token.get("lstrip"), token.get("rstrip"), token.get("single_word"))
-        _require(not any(flags), f"added token {token['content']!r} uses lstrip/rstrip/single_word")
-        if token["content"]:
-            target = normalized if token.get("normalized") else raw
-            target.append((token["content"], int(token["id"])))
+        content = token["content"]
+        require(not token.get("single_word"), f"added token {content!r} uses single_word")
+        if not content:
+            continue
+        strips = token.get("lstrip") or token.get("rstrip")
+        edges = (ord(content[0]), ord(content[-1]))
+        require(not (strips and set(edges) & set(_WHITESPACE)),
+                 f"added token {content!r} strips whitespace and has some at its edge")
+        added = AddedToken(content, int(token["id"]), bool(token.get("lstrip")),
+                           bool(token.get("rstrip")))
+        (normalized if token.get("normalized") else raw).append(added)
     return raw, normalized
 
 
-def _read_spec(tokenizer: Any) -> _Spec:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    _require(backend is not None, "not a fast (Rust-backed) tokenizer")
-    config = json.loads(backend.to_str())
-    model = config["model"]
-    _require(model.get("type") == "WordPiece", f"model is {model.get('type')}, not WordPiece")
-    normalizer = config.get("normalizer") or {}
-    _require(normalizer.get("type") == "BertNormalizer", "normalizer is not BertNormalizer")
-    pre = config.get("pre_tokenizer") or {}
-    _require(pre.get("type") == "BertPreTokenizer", "pre-tokenizer is not BertPreTokenizer")
-    vocab = {str(k): int(v) for k, v in model["vocab"].items()}
-    _require(model["unk_token"] in vocab, "the unknown token is not in the vocabulary")
-    cls_id, sep_id = _special_ids(config.get("post_processor"))
+def read_frame(tokenizer: Any, config: dict[str, Any]) -> Frame:
+    """Special and added tokens of a fast tokenizer, from its JSON form `config`."""
+    prefix, suffix = _special_ids(config.get("post_processor"))
     raw, normalized = _added_tokens(config)
-    # Tokens marked "normalized" are looked for in the normalized text, in normalized form.
-    normalized = [(backend.normalizer.normalize_str(t), i) for t, i in normalized]
-    normalized = [(t, i) for t, i in normalized if t]
-    _check_no_overlap([t for t, _ in raw])
-    _check_no_overlap([t for t, _ in normalized])
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    if normalizer is not None:  # "normalized" tokens are looked for in normalized form
+        normalized = [dataclasses.replace(t, content=normalizer.normalize_str(t.content))
+                      for t in normalized]
+        normalized = [t for t in normalized if t.content]
+    _check_no_overlap([t.content for t in raw])
+    _check_no_overlap([t.content for t in normalized])
     pad_id = tokenizer.pad_token_id
-    return _Spec(
-        vocab=vocab,
-        unk_id=vocab[model["unk_token"]],
-        cls_id=cls_id,
-        sep_id=sep_id,
-        pad_id=0 if pad_id is None else int(pad_id),
-        prefix=model.get("continuing_subword_prefix") or "",
-        max_word_chars=int(model.get("max_input_chars_per_word", 100)),
-        raw_tokens=tuple(raw),
-        normalized_tokens=tuple(normalized),
-    )
+    return Frame(prefix, suffix, 0 if pad_id is None else int(pad_id), tuple(raw),
+                 tuple(normalized))
 
 
-def _normalized_forms(normalizer: Any) -> dict[int, str]:
-    """Every code point the normalizer changes, with what it becomes (possibly nothing).
-
-    BertNormalizer works character by character, so these single-character results compose.
-    The one exception is the canonical reordering inside NFD (strip_accents), which only moves
-    combining marks that stripping then drops, except for a few rare Mc musical/Indic signs.
-    """
-    changed = {}
-    normalize = normalizer.normalize_str
-    for cp in range(UNICODE_END):
-        if cp in _SURROGATES:
-            continue
-        char = chr(cp)
-        out = normalize(char)
-        if out != char:
-            changed[cp] = out
-    return changed
+def backend_config(tokenizer: Any) -> dict[str, Any]:
+    """The JSON form of a transformers fast tokenizer; refuses slow (Python) tokenizers."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    require(backend is not None, "not a fast (Rust-backed) tokenizer")
+    return json.loads(backend.to_str())
 
 
-def _split_classes(pre_tokenizer: Any) -> np.ndarray:
-    """What the pre-tokenizer does with each code point: keep, split on (space) or isolate.
-
-    Code points are fed as "c0xc1xc2x..." in long batches. A kept character joins its x
-    neighbours, punctuation comes back as a piece of its own at an even offset, and a space is
-    covered by no piece at all. Runs of kept characters make one piece, so this is fast.
-    """
-    classes = np.full(UNICODE_END, _OTHER, np.int32)
-    chunk = 1 << 16
-    for first in range(0, UNICODE_END, chunk):
-        cps = np.array(
-            [cp for cp in range(first, min(first + chunk, UNICODE_END)) if cp not in _SURROGATES]
-        )
-        if not len(cps):
-            continue
-        pieces = pre_tokenizer.pre_tokenize_str("".join(f"{chr(cp)}x" for cp in cps))
-        spans = np.array([span for _, span in pieces]).reshape(-1, 2)
-        coverage = np.zeros(2 * len(cps) + 1, np.int32)
-        np.add.at(coverage, spans[:, 0], 1)
-        np.add.at(coverage, spans[:, 1], -1)
-        covered = np.cumsum(coverage)[: 2 * len(cps) : 2] > 0
-        classes[cps[~covered]] = _SPACE
-        alone = spans[(spans[:, 1] - spans[:, 0] == 1) & (spans[:, 0] % 2 == 0), 0] // 2
-        classes[cps[alone]] = _ISOLATED
-    return classes
-
-
-def _two_level(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def two_level(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Shares identical blocks: value[cp] = data[index[cp >> B] * 2**B + cp % 2**B]."""
-    blocks = values.reshape(-1, _BLOCK)
+    blocks = values.reshape(-1, BLOCK)
     unique, index = np.unique(blocks, axis=0, return_inverse=True)
     return index.reshape(-1).astype(np.int32), unique.reshape(-1).astype(np.int32)
-
-
-_TABLE_CACHE: dict[str, tuple[np.ndarray, ...]] = {}
-
-
-def _unicode_tables(backend: Any, n_markers: int) -> tuple[np.ndarray, ...]:
-    """Per-code-point tables, plus room for `n_markers` added-token markers past Unicode.
-
-    Each entry packs a normalization code (identity, " c ", or 2 + a pool entry) with the
-    pre-tokenizer class of the code point: value = code * 4 + class. Markers are isolated and
-    left as they are. The slow part is cached by configuration.
-    """
-    config = json.loads(backend.to_str())
-    key = json.dumps([config["normalizer"], config["pre_tokenizer"]], sort_keys=True)
-    if key not in _TABLE_CACHE:
-        _TABLE_CACHE[key] = _code_point_values(backend)
-    values, pool_flat, pool_start, pool_len = _TABLE_CACHE[key]
-    size = -(-(UNICODE_END + n_markers) // _BLOCK) * _BLOCK
-    markers = np.full(size - UNICODE_END, _IDENTITY * 4 + _ISOLATED, np.int32)
-    index, data = _two_level(np.concatenate([values, markers]))
-    return index, data, pool_flat, pool_start, pool_len
-
-
-def _code_point_values(backend: Any) -> tuple[np.ndarray, ...]:
-    """Packed value of every code point, and the pool of longer normalized forms."""
-    codes = np.full(UNICODE_END, _IDENTITY, np.int32)
-    pool: dict[str, int] = {}
-    for cp, out in _normalized_forms(backend.normalizer).items():
-        if out == f" {chr(cp)} ":
-            codes[cp] = _SPACED
-        else:
-            codes[cp] = _POOL_BASE + pool.setdefault(out, len(pool))
-    values = codes * 4 + _split_classes(backend.pre_tokenizer)
-    entries = [[ord(c) for c in out] for out in pool]
-    pool_len = np.array([len(e) for e in entries], np.int32)
-    pool_start = np.concatenate([[0], np.cumsum(pool_len)[:-1]]).astype(np.int32)
-    pool_flat = np.array([cp for e in entries for cp in e] + [0], np.int32)  # never empty
-    return values, pool_flat, pool_start, pool_len
-
-
-def _vocab_trie(
-    vocab: dict[str, int], marker_ids: Sequence[int], prefix: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Character trie of the vocabulary, keyed as state * 2**22 + code point.
-
-    Returns the transition keys and next states, the token id each state spells (or -1) and the
-    state that spells the continuation prefix ("##"), where non-initial pieces start.
-    """
-    children: dict[int, int] = {}
-    tokens = [_NO_TOKEN]
-
-    def walk(code_points: Any) -> int:
-        state = 0
-        for cp in code_points:
-            key = (state << _STATE_SHIFT) | cp
-            if key not in children:
-                children[key] = len(tokens)
-                tokens.append(_NO_TOKEN)
-            state = children[key]
-        return state
-
-    for piece, token_id in vocab.items():
-        tokens[walk(map(ord, piece))] = token_id
-    for i, token_id in enumerate(marker_ids):
-        tokens[walk([UNICODE_END + i])] = token_id
-    continuation = walk(map(ord, prefix))
-    keys = np.fromiter(children.keys(), np.int64, len(children))
-    states = np.fromiter(children.values(), np.int32, len(children))
-    return keys, states, np.array(tokens, np.int32), continuation
 
 
 def _check_no_overlap(patterns: Sequence[str]) -> None:
     """Added tokens must not overlap in any text, so that every occurrence is a match."""
     for a in patterns:
         for b in patterns:
-            _require(a == b or a not in b, f"added token {a!r} is inside {b!r}")
+            require(a == b or a not in b, f"added token {a!r} is inside {b!r}")
             borders = any(a.endswith(b[:i]) for i in range(1, min(len(a), len(b))))
-            _require(not borders, f"added tokens {a!r} and {b!r} can overlap")
+            require(not borders, f"added tokens {a!r} and {b!r} can overlap")
 
 
 def _pattern_table(patterns: Sequence[str]) -> np.ndarray:
@@ -253,7 +152,7 @@ def _pattern_table(patterns: Sequence[str]) -> np.ndarray:
     return table
 
 
-def _shift_right(values: tf.Tensor, fill: Any) -> tf.Tensor:
+def shift_right(values: tf.Tensor, fill: Any) -> tf.Tensor:
     """values moved one place right, `fill` first; same length."""
     return tf.concat([[fill], values], 0)[: tf.size(values)]
 
@@ -265,46 +164,37 @@ def _row_ranks(rows: tf.Tensor, n_rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor
     return counts, tf.range(tf.size(rows)) - tf.gather(first, rows)
 
 
-class BertTextTokenizer(tf.Module):
-    """Raw strings -> BERT input_ids / attention_mask / token_type_ids, inside the graph.
+class InGraphTokenizer(tf.Module):
+    """Raw strings -> input_ids / attention_mask / token_type_ids, inside the graph.
 
-    Build it with `from_fast_tokenizer`. Calling it takes a 1-D tf.string batch (other shapes
-    are flattened) and returns int32 [batch, T] tensors, T being the longest encoded text
-    (at most max_length), padded with the pad id and mask 0. An empty batch gives shape [0, 2].
-    A longer text keeps its first `head_tokens` tokens and fills the rest of the max_length - 2
-    from its end (None: all from the start, as the fast tokenizer truncates).
+    Subclasses turn code points into token ids (`_encode_batch`); this class matches added
+    tokens, keeps what can reach the output and wraps each row in the post-processor's special
+    tokens. Calling it takes a 1-D tf.string batch (other shapes are flattened) and returns int32
+    [batch, T] tensors, T being the longest encoded text (at most max_length), padded with the pad
+    id and mask 0. A longer text keeps its first `head_tokens` tokens and fills the rest of the
+    budget (max_length minus the special tokens) from its end (None: all from the start, as the
+    fast tokenizer truncates).
     """
 
-    def __init__(
-        self,
-        spec: _Spec,
-        unicode_tables: tuple[np.ndarray, ...],
-        max_length: int,
-        head_tokens: int | None = None,
-        name: str | None = None,
-    ) -> None:
+    family = "unknown"  # what the model card calls the in-graph tokenizer
+
+    def __init__(self, frame: Frame, max_length: int, head_tokens: int | None = None,
+                 name: str | None = None) -> None:
         super().__init__(name=name)
-        if max_length < 2:
-            raise ValueError(f"max_length must leave room for [CLS] and [SEP], got {max_length}")
+        self._prefix_ids, self._suffix_ids = frame.prefix_ids, frame.suffix_ids
+        n_special = len(frame.prefix_ids) + len(frame.suffix_ids)
+        if max_length < max(n_special, 1):
+            raise ValueError(f"max_length must leave room for the {n_special} special tokens and "
+                             f"a text, got {max_length}")
         self.max_length = int(max_length)
-        self.head_tokens = self.max_length - 2 if head_tokens is None else int(head_tokens)
-        if not 0 <= self.head_tokens <= self.max_length - 2:
-            raise ValueError(f"head_tokens must be within 0..{self.max_length - 2}, got {head_tokens}")
-        self._unk_id, self._cls_id, self._sep_id = spec.unk_id, spec.cls_id, spec.sep_id
-        self._pad_id, self._max_word_chars = spec.pad_id, spec.max_word_chars
-        index, data, pool_flat, pool_start, pool_len = (tf.constant(t) for t in unicode_tables)
-        self._block_index, self._block_data = index, data
-        self._pool_flat, self._pool_start, self._pool_len = pool_flat, pool_start, pool_len
-        added = spec.raw_tokens + spec.normalized_tokens
-        keys, states, state_token, self._continuation = _vocab_trie(
-            spec.vocab, [token_id for _, token_id in added], spec.prefix
-        )
-        self._trie = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, states), default_value=-1
-        )
-        self._state_token = tf.constant(state_token)
-        self._raw_patterns = self._patterns(spec.raw_tokens)
-        self._normalized_patterns = self._patterns(spec.normalized_tokens)
+        self.budget = self.max_length - n_special  # tokens of the text itself
+        self.head_tokens = self.budget if head_tokens is None else int(head_tokens)
+        if not 0 <= self.head_tokens <= self.budget:
+            raise ValueError(f"head_tokens must be within 0..{self.budget}, got {head_tokens}")
+        self._pad_id = frame.pad_id
+        self._raw_patterns = self._patterns(frame.raw_tokens)
+        self._normalized_patterns = self._patterns(frame.normalized_tokens)
+        self._whitespace = tf.constant(_WHITESPACE, tf.int32)
         self._encode = tf.function(
             self._encode_batch,
             input_signature=[tf.TensorSpec([None], tf.string)],
@@ -312,62 +202,42 @@ class BertTextTokenizer(tf.Module):
         )
 
     @staticmethod
-    def _patterns(tokens: Sequence[tuple[str, int]]) -> tuple[tf.Tensor, tf.Tensor] | None:
-        """Pattern table of added tokens and the code points they can start with."""
+    def _patterns(tokens: Sequence[AddedToken]) -> tuple[tf.Tensor, ...] | None:
+        """Pattern table of added tokens, the code points they start with, and their strips."""
         if not tokens:
             return None
-        table = _pattern_table([t for t, _ in tokens])
-        return tf.constant(table), tf.constant(np.unique(table[:, 0]))
-
-    @classmethod
-    def from_fast_tokenizer(
-        cls, tokenizer: Any, max_length: int, head_tokens: int | None = None
-    ) -> BertTextTokenizer:
-        """Reads vocabulary, options and Unicode rules out of a transformers fast tokenizer.
-
-        Raises UnsupportedTokenizerError for anything but BertNormalizer + BertPreTokenizer +
-        WordPiece + a [CLS] A [SEP] template. Takes a few seconds (1.1 M code points are run
-        through the normalizer and pre-tokenizer; the result is cached per configuration).
-        """
-        spec = _read_spec(tokenizer)
-        n_markers = len(spec.raw_tokens) + len(spec.normalized_tokens)
-        return cls(spec, _unicode_tables(tokenizer.backend_tokenizer, n_markers), max_length,
-                   head_tokens)
+        table = _pattern_table([t.content for t in tokens])
+        strips = np.array([[t.lstrip, t.rstrip] for t in tokens], bool)
+        return tf.constant(table), tf.constant(np.unique(table[:, 0])), tf.constant(strips)
 
     def __call__(self, texts: tf.Tensor | Sequence[str]) -> dict[str, tf.Tensor]:
         texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
         return self._encode(texts)
 
     def _encode_batch(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
-        n_rows = tf.shape(texts)[0]
-        decoded = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
-        chars = decoded.flat_values
-        rows = tf.cast(decoded.value_rowids(), tf.int32)
-        chars, rows = self._mark_added(chars, rows, self._raw_patterns, 0)
-        chars, rows = self._normalize(chars, rows)
-        first_marker = self._raw_patterns[0].shape[0] if self._raw_patterns else 0
-        chars, rows = self._mark_added(chars, rows, self._normalized_patterns, first_marker)
-        chars, starts, word_long, word_rows = self._split_words(chars, rows, n_rows)
-        tokens, token_rows = self._wordpiece(chars, starts, word_long, word_rows)
-        return self._assemble(tokens, token_rows, n_rows)
+        raise NotImplementedError
 
-    def _lookup(self, chars: tf.Tensor) -> tf.Tensor:
-        """Packed table value (normalization code * 4 + split class) of each code point."""
-        block = tf.gather(self._block_index, tf.bitwise.right_shift(chars, _BLOCK_BITS))
-        offset = tf.bitwise.bitwise_and(chars, _BLOCK - 1)
-        return tf.gather(self._block_data, block * _BLOCK + offset)
+    @staticmethod
+    def _decode(texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Code points of every text, flat, with their row; invalid UTF-8 becomes U+FFFD."""
+        decoded = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
+        return decoded.flat_values, tf.cast(decoded.value_rowids(), tf.int32)
 
     def _mark_added(
         self,
         chars: tf.Tensor,
         rows: tf.Tensor,
-        patterns: tuple[tf.Tensor, tf.Tensor] | None,
+        patterns: tuple[tf.Tensor, ...] | None,
         first_marker: int,
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Replaces each added-token occurrence by one marker code point past Unicode."""
+        """Replaces each added-token occurrence by one marker code point past Unicode.
+
+        A token with lstrip (rstrip) also takes the whitespace just before (after) it, as the
+        fast tokenizer does.
+        """
         if patterns is None:
             return chars, rows
-        patterns, starts_with = patterns
+        patterns, starts_with, strips = patterns
         width = patterns.shape[1]
         n = tf.size(chars)
         candidates = tf.where(tf.reduce_any(chars[:, None] == starts_with[None, :], 1))
@@ -381,186 +251,77 @@ class BertTextTokenizer(tf.Module):
         found = tf.reduce_any(hits, 0)
         starts = tf.boolean_mask(candidates, found)
         which = tf.boolean_mask(tf.argmax(tf.cast(hits, tf.int32), 0, tf.int32), found)
-        lengths = tf.gather(tf.reduce_sum(tf.cast(patterns >= 0, tf.int32), 1), which)
-        edges = tf.concat([starts + 1, starts + lengths], 0)
+        ends = starts + tf.gather(tf.reduce_sum(tf.cast(patterns >= 0, tf.int32), 1), which)
+        space, first, last = self._whitespace_runs(chars, rows)
+        previous = tf.maximum(starts - 1, 0)
+        lstrip = tf.gather(strips[:, 0], which) & (starts > 0) & tf.gather(space, previous)
+        lstrip &= tf.gather(rows, previous) == tf.gather(rows, starts)
+        before = tf.gather(first, previous)
+        following = tf.minimum(ends, n - 1)
+        rstrip = tf.gather(strips[:, 1], which) & (ends < n) & tf.gather(space, following)
+        rstrip &= tf.gather(rows, following) == tf.gather(rows, starts)
+        after = tf.gather(last, following)
+        span_start = tf.where(lstrip, before, starts)
+        span_end = tf.where(rstrip, after, ends)
+        edges = tf.concat([span_start, starts, starts + 1, span_end], 0)
         ones = tf.ones_like(starts)
-        delta = tf.math.unsorted_segment_sum(tf.concat([ones, -ones], 0), edges, n + 1)
+        delta = tf.math.unsorted_segment_sum(tf.concat([ones, -ones, ones, -ones], 0), edges, n + 1)
         inside = tf.cumsum(delta)[:n] > 0
         markers = UNICODE_END + first_marker + which
         chars = tf.tensor_scatter_nd_update(chars, starts[:, None], markers)
         return tf.boolean_mask(chars, ~inside), tf.boolean_mask(rows, ~inside)
 
-    def _normalize(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Replaces each code point by its normalized form: none, itself, " c " or a pool entry."""
-        code = tf.bitwise.right_shift(self._lookup(chars), 2)
-        entry = tf.maximum(code - _POOL_BASE, 0)
-        counts = tf.where(code == _IDENTITY, 1, tf.gather(self._pool_len, entry))
-        counts = tf.where(code == _SPACED, 3, counts)
-        source = tf.repeat(tf.range(tf.size(chars)), counts)
-        offset = tf.range(tf.size(source)) - tf.gather(tf.cumsum(counts, exclusive=True), source)
-        code, char = tf.gather(code, source), tf.gather(chars, source)
-        pooled_at = tf.gather(self._pool_start, tf.gather(entry, source)) + offset
-        pooled = tf.gather(self._pool_flat, tf.where(code >= _POOL_BASE, pooled_at, 0))
-        spaced = tf.where(offset == 1, char, ord(" "))
-        out = tf.where(code == _IDENTITY, char, tf.where(code == _SPACED, spaced, pooled))
-        return out, tf.gather(rows, source)
+    def _whitespace_runs(
+        self, chars: tf.Tensor, rows: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Which characters are whitespace, and where their run (within the row) starts and ends.
 
-    def _split_words(
-        self, chars: tf.Tensor, rows: tf.Tensor, n_rows: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Pre-tokenizes: drops spaces, isolates punctuation, keeps the words that can be kept.
-
-        Every word gives at least one token, so only the first head_tokens words and the last
-        max_length - 2 - head_tokens words can reach the output. Words longer than
-        max_input_chars_per_word become [UNK]; only their first character is kept.
+        Other characters are runs of their own: first = their index, last = index + 1.
         """
-        split_class = tf.bitwise.bitwise_and(self._lookup(chars), 3)
-        space, isolated = split_class == _SPACE, split_class == _ISOLATED
-        after_break = (_shift_right(rows, -1) != rows) | _shift_right(space | isolated, True)
-        starts = ~space & (after_break | isolated)
-        chars, rows, starts = (tf.boolean_mask(t, ~space) for t in (chars, rows, starts))
-        word = tf.cumsum(tf.cast(starts, tf.int32)) - 1
-        word_start = tf.cast(tf.where(starts)[:, 0], tf.int32)
-        word_len = tf.concat([word_start[1:], [tf.size(chars)]], 0) - word_start
-        word_rows = tf.gather(rows, word_start)
+        space = tf.reduce_any(chars[:, None] == self._whitespace[None, :], 1)
+        joined = space & shift_right(space, False) & (shift_right(rows, -1) == rows)
+        run = tf.cumsum(tf.cast(~joined, tf.int32)) - 1
+        begins = tf.cast(tf.where(~joined)[:, 0], tf.int32)
+        ends = tf.concat([begins[1:], [tf.size(chars)]], 0)
+        first = tf.gather(begins, run)
+        last = tf.where(space, tf.gather(ends, run), tf.range(tf.size(chars)) + 1)
+        return space, first, last
+
+    def _reachable(self, word_rows: tf.Tensor, n_rows: tf.Tensor) -> tf.Tensor:
+        """Which words can reach the output, when each gives at least one token.
+
+        Only the first head_tokens words and the last budget - head_tokens words of a row can.
+        """
         word_counts, word_rank = _row_ranks(word_rows, n_rows)
         from_end = tf.gather(word_counts, word_rows) - word_rank
-        kept_words = (word_rank < self.head_tokens) | (
-            from_end <= self.max_length - 2 - self.head_tokens)
-        word_long = word_len > self._max_word_chars
-        first_char = tf.range(tf.size(chars)) == tf.gather(word_start, word)
-        keep = tf.gather(kept_words, word)
-        keep &= first_char | ~tf.gather(word_long, word)
-        return (
-            tf.boolean_mask(chars, keep),
-            tf.boolean_mask(starts, keep),
-            tf.boolean_mask(word_long, kept_words),
-            tf.boolean_mask(word_rows, kept_words),
-        )
-
-    def _wordpiece(
-        self, chars: tf.Tensor, starts: tf.Tensor, word_long: tf.Tensor, word_rows: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Greedy longest-match-first pieces of every word; a word that cannot be split is [UNK]."""
-        here = tf.range(tf.size(chars))
-        word = tf.cumsum(tf.cast(starts, tf.int32)) - 1
-        word_start = tf.cast(tf.where(starts)[:, 0], tf.int32)
-        word_end = tf.concat([word_start[1:], [tf.size(chars)]], 0)
-        origin = tf.gather(word_start, word)
-        best_len, best_id = self._longest_matches(
-            chars,
-            first=here == origin,
-            alive=~tf.gather(word_long, word),
-            remaining=tf.gather(word_end, word) - here,
-        )
-        reached = self._greedy_path(
-            best_len, tf.concat([here, word_end], 0), tf.concat([origin, word_start], 0)
-        )
-        on_path, complete = reached[: tf.size(chars)], reached[tf.size(chars) :]
-        whole = tf.gather(complete, word)
-        emit = tf.where(whole, on_path, here == origin)
-        ids = tf.where(whole, best_id, self._unk_id)
-        return tf.boolean_mask(ids, emit), tf.boolean_mask(tf.gather(word_rows, word), emit)
-
-    def _longest_matches(
-        self, chars: tf.Tensor, first: tf.Tensor, alive: tf.Tensor, remaining: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Length and id of the longest vocabulary piece starting at every character.
-
-        All start positions walk the trie together, one character per step; a walk stops when
-        the trie has no edge for its next character or its word ends.
-        """
-        at = tf.cast(tf.where(alive)[:, 0], tf.int32)
-        state = tf.where(tf.gather(first, at), 0, self._continuation)
-        best_len = tf.zeros_like(chars)
-        best_id = tf.fill(tf.shape(chars), self._unk_id)
-
-        def step(depth, at, state, best_len, best_id):
-            char = tf.gather(chars, at + depth)
-            keys = tf.cast(state, tf.int64) * (1 << _STATE_SHIFT) + tf.cast(char, tf.int64)
-            state = self._trie.lookup(keys)
-            moved = state >= 0
-            at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
-            token = tf.gather(self._state_token, state)
-            is_token = token >= 0
-            hit = tf.boolean_mask(at, is_token)[:, None]
-            best_len = tf.tensor_scatter_nd_update(
-                best_len, hit, tf.fill([tf.shape(hit)[0]], depth + 1)
-            )
-            best_id = tf.tensor_scatter_nd_update(best_id, hit, tf.boolean_mask(token, is_token))
-            more = depth + 1 < tf.gather(remaining, at)
-            at, state = tf.boolean_mask(at, more), tf.boolean_mask(state, more)
-            return depth + 1, at, state, best_len, best_id
-
-        _, _, _, best_len, best_id = tf.while_loop(
-            lambda depth, at, *_: tf.size(at) > 0,
-            step,
-            (tf.constant(0), at, state, best_len, best_id),
-            shape_invariants=(
-                tf.TensorShape([]),
-                tf.TensorShape([None]),
-                tf.TensorShape([None]),
-                best_len.shape,
-                best_id.shape,
-            ),
-        )
-        return best_len, best_id
-
-    def _greedy_path(
-        self, best_len: tf.Tensor, targets: tf.Tensor, origins: tf.Tensor
-    ) -> tf.Tensor:
-        """Whether each target lies on the greedy chain of pieces started at its origin.
-
-        From position p the chain jumps to p + best_len[p] (or to a sink past the end when no
-        piece starts there). Jumps of 2**k pieces are built by doubling, and each target is
-        approached from its origin by the largest jumps that do not overshoot it.
-        """
-        n = tf.size(best_len)
-        sink = n + 1
-        jump = tf.where(best_len > 0, tf.range(n) + best_len, sink)
-        jumps = [tf.concat([jump, [sink, sink]], 0)]
-        for _ in range(self._max_word_chars.bit_length() - 1):
-            jumps.append(tf.gather(jumps[-1], jumps[-1]))
-        position = origins
-        for jump in reversed(jumps):
-            landing = tf.gather(jump, position)
-            position = tf.where(landing <= targets, landing, position)
-        return position == targets
+        return (word_rank < self.head_tokens) | (from_end <= self.budget - self.head_tokens)
 
     def _assemble(
         self, tokens: tf.Tensor, token_rows: tf.Tensor, n_rows: tf.Tensor
     ) -> dict[str, tf.Tensor]:
-        """[CLS] tokens [SEP] per row, cut to max_length and padded to the longest row.
+        """Special tokens around each row's tokens, cut to max_length, padded to the longest row.
 
         A row with `drop` tokens too many loses the ones just after its first head_tokens.
         """
         counts, rank = _row_ranks(token_rows, n_rows)
-        budget = self.max_length - 2
-        drop = tf.gather(tf.maximum(counts - budget, 0), token_rows)
+        drop = tf.gather(tf.maximum(counts - self.budget, 0), token_rows)
         in_head = rank < self.head_tokens
         keep = in_head | (rank >= self.head_tokens + drop)
-        position = tf.where(in_head, rank, rank - drop)
-        lengths = tf.minimum(counts, budget) + 2
-        width = tf.maximum(tf.reduce_max(lengths), 2)
+        n_prefix, n_suffix = len(self._prefix_ids), len(self._suffix_ids)
+        position = tf.where(in_head, rank, rank - drop) + n_prefix
+        lengths = tf.minimum(counts, self.budget) + n_prefix + n_suffix
+        width = tf.maximum(tf.reduce_max(lengths), n_prefix + n_suffix)
         row_ids = tf.range(n_rows)
-        indices = tf.concat(
-            [
-                tf.boolean_mask(tf.stack([token_rows, position + 1], 1), keep),
-                tf.stack([row_ids, tf.zeros_like(row_ids)], 1),
-                tf.stack([row_ids, lengths - 1], 1),
-            ],
-            0,
-        )
-        values = tf.concat(
-            [
-                tf.boolean_mask(tokens, keep),
-                tf.fill([n_rows], self._cls_id),
-                tf.fill([n_rows], self._sep_id),
-            ],
-            0,
-        )
+        indices = [tf.boolean_mask(tf.stack([token_rows, position], 1), keep)]
+        values = [tf.boolean_mask(tokens, keep)]
+        for i, token_id in enumerate(self._prefix_ids):
+            indices.append(tf.stack([row_ids, tf.fill([n_rows], i)], 1))
+            values.append(tf.fill([n_rows], token_id))
+        for i, token_id in enumerate(self._suffix_ids):
+            indices.append(tf.stack([row_ids, lengths - n_suffix + i], 1))
+            values.append(tf.fill([n_rows], token_id))
         input_ids = tf.tensor_scatter_nd_update(
-            tf.fill([n_rows, width], self._pad_id), indices, values
+            tf.fill([n_rows, width], self._pad_id), tf.concat(indices, 0), tf.concat(values, 0)
         )
         attention_mask = tf.sequence_mask(lengths, width, tf.int32)
         return {

@@ -9,7 +9,7 @@ from benchmarks.tokenizer_parity import (
     mismatch_category,
 )
 from tests.conftest import write_vocab
-from tfbert.text_tokenizer import BertTextTokenizer
+from tfbert.wordpiece import BertTextTokenizer
 
 
 def test_first_difference_is_the_shorter_length_when_one_is_a_prefix():

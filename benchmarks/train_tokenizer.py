@@ -1,0 +1,68 @@
+"""`python -m benchmarks.train_tokenizer`: a real tokenizer of another family, trained offline.
+
+No RoBERTa, XLM-R or ALBERT tokenizer files are at hand offline, so the parity checks of the
+in-graph tokenizers use ones trained here with the `tokenizers` library, configured and loaded as
+those models' tokenizers are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+USAGE = """example:
+    python -m benchmarks.train_tokenizer --family byte-level-bpe \\
+        --data ../shared/data/imdb/train.parquet --vocab-size 8000 --output /tmp/bpe-imdb
+    python -m benchmarks.tokenizer_parity --model /tmp/bpe-imdb \\
+        --data ../shared/data/imdb/test.parquet --max-length 512"""
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def train_byte_level_bpe(folder: Path, texts: Iterable[str], vocab_size: int,
+                         add_prefix_space: bool = False) -> Any:
+    """A byte-level BPE trained on `texts`, saved in `folder` and loaded as RoBERTa loads its own."""
+    import transformers
+    from tokenizers import ByteLevelBPETokenizer
+
+    trainer = ByteLevelBPETokenizer()
+    trainer.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                special_tokens=ROBERTA_SPECIALS)
+    folder.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(folder))
+    tokenizer = transformers.RobertaTokenizerFast(
+        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"),
+        add_prefix_space=add_prefix_space)
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+FAMILIES = {"byte-level-bpe": train_byte_level_bpe}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.train_tokenizer", epilog=USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Trains a tokenizer of the given family on a parquet of texts.")
+    parser.add_argument("--family", choices=sorted(FAMILIES), required=True)
+    parser.add_argument("--data", required=True, help="parquet file with a text column")
+    parser.add_argument("--column", default="text")
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--add-prefix-space", action="store_true")
+    parser.add_argument("--output", required=True, help="folder to save the tokenizer in")
+    args = parser.parse_args(argv)
+    import pandas as pd
+
+    texts = pd.read_parquet(args.data, columns=[args.column])[args.column].tolist()
+    tokenizer = FAMILIES[args.family](Path(args.output), texts, args.vocab_size,
+                                      add_prefix_space=args.add_prefix_space)
+    print(f"trained a {args.family} tokenizer of {len(tokenizer)} tokens on {len(texts)} texts; "
+          f"saved in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

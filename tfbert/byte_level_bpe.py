@@ -1,0 +1,315 @@
+"""Byte-level BPE (GPT-2, RoBERTa) in core TensorFlow ops.
+
+The fast tokenizer splits text with GPT-2's pattern
+`'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+`, maps the UTF-8
+bytes of each piece to printable characters and merges adjacent symbols by rank. TensorFlow's
+RE2 has no look-ahead and its Unicode tables need not be the tokenizer's, so the split is made
+from a per-code-point class table (letter, number, whitespace, other) read out of the tokenizer's
+own pre-tokenizer, and the pattern's rules become comparisons between neighbours. The merges run
+for every piece of the batch at once: each round merges, in every piece, all non-overlapping
+occurrences (left to right) of the lowest-ranked pair present. That is what the fast tokenizer's
+priority queue does whenever a merge's result only takes part in later-ranked merges, which is
+how BPE merges are learned; the build checks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tfbert.text_tokenizer import (
+    BLOCK,
+    BLOCK_BITS,
+    SURROGATES,
+    UNICODE_END,
+    Frame,
+    InGraphTokenizer,
+    backend_config,
+    read_frame,
+    require,
+    shift_right,
+    two_level,
+)
+
+_LETTER, _NUMBER, _OTHER, _SPACE, _MARKER, _END = 0, 1, 2, 3, 4, 5  # classes of the split
+_PROBES = {_OTHER: ("!", "a"), _LETTER: ("a", "1"), _NUMBER: ("1", "a")}  # anchor, separator
+_NO_PAIR = np.iinfo(np.int64).max
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What the graph needs to know about a byte-level BPE tokenizer."""
+
+    byte_ids: np.ndarray  # vocabulary id of each byte's symbol (-1: not valid in UTF-8)
+    merge_keys: np.ndarray  # left id * id_span + right id, in rank order
+    merge_ids: np.ndarray  # id of what each merge makes
+    id_span: int
+    add_prefix_space: bool
+
+
+def _byte_symbols(pre_tokenizer: Any) -> dict[int, str]:
+    """Which printable character the pre-tokenizer maps each byte of valid UTF-8 to."""
+    probes = [*range(0x80), *range(0x80, 0x800, 0x3F)]  # one- and two-byte characters
+    probes += [0x800, *range(0x1000, 0x10000, 0x1000)]  # every three-byte lead
+    probes += [0x10000, 0x40000, 0x80000, 0xC0000, 0x100000]  # every four-byte lead
+    probes += range(0x80, 0xC0)  # every continuation byte, after C2
+    symbols: dict[int, str] = {}
+    for cp in probes:
+        if cp in SURROGATES:
+            continue
+        mapped = "".join(p for p, _ in pre_tokenizer.pre_tokenize_str(chr(cp)))
+        encoded = chr(cp).encode("utf-8")
+        require(len(mapped) == len(encoded), "pre-tokenizer does not map one symbol per byte")
+        symbols.update(zip(encoded, mapped, strict=True))
+    return symbols
+
+
+def _read_spec(tokenizer: Any) -> tuple[_Spec, Frame]:
+    from tokenizers import pre_tokenizers
+
+    config = backend_config(tokenizer)
+    model = config["model"]
+    require(model.get("type") == "BPE", f"model is {model.get('type')}, not BPE")
+    require(config.get("normalizer") is None, "byte-level BPE with a normalizer")
+    pre = config.get("pre_tokenizer") or {}
+    require(pre.get("type") == "ByteLevel" and pre.get("use_regex", True),
+            "pre-tokenizer is not ByteLevel with GPT-2's pattern")
+    require(not model.get("dropout"), "BPE dropout is random")
+    for option in ("continuing_subword_prefix", "end_of_word_suffix"):
+        require(not model.get(option), f"BPE {option} is set")
+    for option in ("byte_fallback", "ignore_merges"):
+        require(not model.get(option), f"BPE {option} is on")
+    vocab = {str(k): int(v) for k, v in model["vocab"].items()}
+    frame = read_frame(tokenizer, config)
+    added = frame.raw_tokens + frame.normalized_tokens
+    id_span = max([*vocab.values(), *(t.id for t in added)]) + 1
+    probe = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    symbols = _byte_symbols(probe)
+    byte_ids = np.full(256, -1, np.int64)
+    for byte, symbol in symbols.items():
+        require(symbol in vocab, f"byte {byte:#x} ({symbol!r}) is not in the vocabulary")
+        byte_ids[byte] = vocab[symbol]
+    keys, ids = [], []
+    made_at: dict[int, int] = {}  # token id -> rank of the merge that makes it
+    for rank, merge in enumerate(model.get("merges") or []):
+        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        require(left in vocab and right in vocab and left + right in vocab,
+                f"merge {left!r} {right!r} is outside the vocabulary")
+        a, b, made = vocab[left], vocab[right], vocab[left + right]
+        require(made_at.get(a, -1) < rank and made_at.get(b, -1) < rank,
+                f"merge {left!r} {right!r} ranks before a merge making its parts")
+        made_at.setdefault(made, rank)
+        keys.append(a * id_span + b)
+        ids.append(made)
+    require(len(set(keys)) == len(keys), "a merge is listed twice")
+    spec = _Spec(byte_ids, np.array(keys, np.int64), np.array(ids, np.int64), id_span,
+                 bool(pre.get("add_prefix_space")))
+    return spec, frame
+
+
+_CLASS_CACHE: dict[str, np.ndarray] = {}
+
+
+def _split_classes() -> np.ndarray:
+    """Class of every code point under GPT-2's pattern, read from the ByteLevel pre-tokenizer.
+
+    For a class with anchor x and separator y, probes "x c x y" are run in long batches: c is of
+    the class exactly when "x c x" comes back as one piece. What is in no class is whitespace.
+    """
+    from tokenizers import pre_tokenizers
+
+    if "byte_level" in _CLASS_CACHE:
+        return _CLASS_CACHE["byte_level"]
+    pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    classes = np.full(UNICODE_END, _SPACE, np.int32)
+    chunk = 1 << 16
+    for first in range(0, UNICODE_END, chunk):
+        cps = np.array(
+            [cp for cp in range(first, min(first + chunk, UNICODE_END)) if cp not in SURROGATES]
+        )
+        if not len(cps):
+            continue
+        for cls, (anchor, separator) in _PROBES.items():  # most code points are "other"
+            text = "".join(f"{anchor}{chr(cp)}{anchor}{separator}" for cp in cps)
+            spans = np.array([span for _, span in pre_tokenizer.pre_tokenize_str(text)])
+            whole = spans[(spans[:, 0] % 4 == 0) & (spans[:, 1] - spans[:, 0] == 3), 0] // 4
+            classes[cps[whole]] = cls
+            cps = np.delete(cps, whole)
+            if not len(cps):
+                break
+    _CLASS_CACHE["byte_level"] = classes
+    return classes
+
+
+def _shift_left(values: tf.Tensor, fill: Any) -> tf.Tensor:
+    """values moved one place left, `fill` last; same length."""
+    return tf.concat([values[1:], [fill]], 0)
+
+
+class ByteLevelBpeTokenizer(InGraphTokenizer):
+    """GPT-2 / RoBERTa byte-level BPE, built by `from_fast_tokenizer`."""
+
+    family = "byte-level BPE"
+
+    def __init__(self, spec: _Spec, frame: Frame, classes: np.ndarray, max_length: int,
+                 head_tokens: int | None = None, name: str | None = None) -> None:
+        super().__init__(frame, max_length, head_tokens, name)
+        size = -(-UNICODE_END // BLOCK) * BLOCK
+        padded = np.concatenate([classes, np.full(size - UNICODE_END, _SPACE, np.int32)])
+        index, data = two_level(padded)
+        self._block_index, self._block_data = tf.constant(index), tf.constant(data)
+        self._byte_ids = tf.constant(spec.byte_ids.astype(np.int32))
+        added = frame.raw_tokens + frame.normalized_tokens
+        self._marker_ids = tf.constant([t.id for t in added] or [0], tf.int32)
+        self._first_normalized_marker = len(frame.raw_tokens)
+        self._add_prefix_space = spec.add_prefix_space
+        self._id_span = spec.id_span
+        ranks = np.arange(len(spec.merge_keys), dtype=np.int64)
+        values = (ranks << 32) | spec.merge_ids
+        self._merges = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                spec.merge_keys if len(ranks) else np.array([-1], np.int64),
+                values if len(ranks) else np.array([0], np.int64),
+            ),
+            default_value=-1,
+        )
+
+    @classmethod
+    def from_fast_tokenizer(
+        cls, tokenizer: Any, max_length: int, head_tokens: int | None = None
+    ) -> ByteLevelBpeTokenizer:
+        """Reads vocabulary, merges and options out of a transformers fast tokenizer.
+
+        Raises UnsupportedTokenizerError for anything but ByteLevel pre-tokenization (GPT-2's
+        pattern), no normalizer and a plain BPE model. The first call takes some seconds (every
+        code point is classified by the real pre-tokenizer; cached afterwards).
+        """
+        spec, frame = _read_spec(tokenizer)
+        return cls(spec, frame, _split_classes(), max_length, head_tokens)
+
+    def _encode_batch(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        n_rows = tf.shape(texts)[0]
+        chars, rows = self._decode(texts)
+        chars, rows = self._mark_added(chars, rows, self._raw_patterns, 0)
+        chars, rows = self._mark_added(chars, rows, self._normalized_patterns,
+                                       self._first_normalized_marker)
+        if self._add_prefix_space:
+            chars, rows = self._prefix_space(chars, rows)
+        starts = self._split(chars, rows)
+        piece = tf.cumsum(tf.cast(starts, tf.int32)) - 1
+        piece_rows = tf.boolean_mask(rows, starts)
+        keep = tf.gather(self._reachable(piece_rows, n_rows), piece)
+        chars, piece = tf.boolean_mask(chars, keep), tf.boolean_mask(piece, keep)
+        symbols, piece = self._bytes(chars, piece)
+        symbols, piece = self._merge(symbols, piece, tf.size(piece_rows))
+        return self._assemble(symbols, tf.gather(piece_rows, piece), n_rows)
+
+    def _classes(self, chars: tf.Tensor) -> tf.Tensor:
+        marker = chars >= UNICODE_END
+        safe = tf.where(marker, 0, chars)
+        block = tf.gather(self._block_index, tf.bitwise.right_shift(safe, BLOCK_BITS))
+        offset = tf.bitwise.bitwise_and(safe, BLOCK - 1)
+        return tf.where(marker, _MARKER, tf.gather(self._block_data, block * BLOCK + offset))
+
+    def _segment_links(self, chars: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        """Whether each character continues the text segment of the one before it.
+
+        Segments are what lies between added tokens within a row; each is split on its own.
+        """
+        text = chars < UNICODE_END
+        return (shift_right(rows, -1) == rows) & text & shift_right(text, False)
+
+    def _prefix_space(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """A space before every segment that does not start with one (add_prefix_space)."""
+        first = ~self._segment_links(chars, rows) & (chars < UNICODE_END)
+        counts = 1 + tf.cast(first & (chars != ord(" ")), tf.int32)
+        source = tf.repeat(tf.range(tf.size(chars)), counts)
+        added = tf.concat([[False], source[1:] == source[:-1]], 0)[: tf.size(source)]
+        is_space = _shift_left(added, False)  # the first copy of a doubled character
+        return (tf.where(is_space, ord(" "), tf.gather(chars, source)),
+                tf.gather(rows, source))
+
+    def _split(self, chars: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        """Where each piece of GPT-2's pattern starts."""
+        cls = self._classes(chars)
+        linked = self._segment_links(chars, rows)
+        linked_next = _shift_left(linked, False)
+        before = tf.where(linked, shift_right(cls, _END), _END)
+        after = tf.where(linked_next, _shift_left(cls, _END), _END)
+        space = cls == _SPACE
+        # Whitespace: a run ending the segment is one piece; otherwise its last character
+        # stands apart (a plain space joins the word after it, \s+(?!\S)).
+        run_first = space & (before != _SPACE)
+        run_last = space & (after != _SPACE)
+        space_start = run_first | (run_last & (after != _END))
+        joined = linked & shift_right(chars == ord(" "), False)  # " word", " 123", " !?"
+        starts = tf.where(space, space_start, (before != cls) & ~joined)
+        # Contractions ('s 't 'm 'd 're 've 'll) at the start of a piece of "other" characters.
+        one = tf.where(linked_next, _shift_left(chars, 0), 0)
+        two = tf.where(linked_next & _shift_left(linked_next, False),
+                       _shift_left(_shift_left(chars, 0), 0), 0)
+        apostrophe = starts & (chars == ord("'"))
+        short = apostrophe & tf.reduce_any(one[:, None] == tf.constant([[ord(c) for c in "stmd"]]), 1)
+        pairs = one * 256 + two
+        long = apostrophe & tf.reduce_any(
+            pairs[:, None] == tf.constant([[ord(a) * 256 + ord(b) for a, b in ("re", "ve", "ll")]]),
+            1)
+        inside = shift_right(short | long, False) | shift_right(shift_right(long, False), False)
+        ends = shift_right(shift_right(short, False), False)
+        ends |= shift_right(shift_right(shift_right(long, False), False), False)
+        return (starts & ~inside) | (ends & linked)
+
+    def _bytes(self, chars: tf.Tensor, piece: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Symbol ids of the UTF-8 bytes of every character; an added token is its own id."""
+        marker = chars >= UNICODE_END
+        width = 1 + tf.add_n([tf.cast(chars >= limit, tf.int32) for limit in (0x80, 0x800, 0x10000)])
+        width = tf.where(marker, 1, width)
+        source = tf.repeat(tf.range(tf.size(chars)), width)
+        k = tf.range(tf.size(source)) - tf.gather(tf.cumsum(width, exclusive=True), source)
+        char, n = tf.gather(chars, source), tf.gather(width, source)
+        lead = tf.gather(tf.constant([0, 0, 0xC0, 0xE0, 0xF0]), n)
+        shifted = tf.bitwise.right_shift(char, 6 * (n - 1 - k))
+        byte = tf.where(k == 0, tf.bitwise.bitwise_or(lead, shifted),
+                        0x80 | tf.bitwise.bitwise_and(shifted, 0x3F))
+        byte = tf.where(n == 1, char, byte)
+        is_marker = tf.gather(marker, source)
+        marker_id = tf.gather(self._marker_ids, tf.maximum(char - UNICODE_END, 0))
+        symbols = tf.where(is_marker, marker_id,
+                           tf.gather(self._byte_ids, tf.where(is_marker, 0, byte)))
+        return symbols, tf.gather(piece, source)
+
+    def _merge(self, symbols: tf.Tensor, piece: tf.Tensor, n_pieces: tf.Tensor
+               ) -> tuple[tf.Tensor, tf.Tensor]:
+        """BPE merges of all pieces at once, one rank per piece and round."""
+
+        def round_(symbols, piece, _):
+            left, right = symbols[:-1], symbols[1:]
+            same = piece[:-1] == piece[1:]
+            keys = tf.cast(left, tf.int64) * self._id_span + tf.cast(right, tf.int64)
+            found = self._merges.lookup(keys)
+            rank = tf.where(same & (found >= 0), tf.bitwise.right_shift(found, 32), _NO_PAIR)
+            best = tf.math.unsorted_segment_min(rank, piece[:-1], n_pieces)
+            candidate = (rank == tf.gather(best, piece[:-1])) & (rank != _NO_PAIR)
+            # Runs of the same pair ("a a a"): merge the 1st, 3rd, ... occurrence.
+            run_start = candidate & ~shift_right(candidate, False)
+            run = tf.cumsum(tf.cast(run_start, tf.int32)) - 1
+            first = tf.concat([tf.cast(tf.where(run_start)[:, 0], tf.int32), [0]], 0)
+            offset = tf.range(tf.size(candidate)) - tf.gather(first, tf.maximum(run, 0))
+            merge = candidate & (offset % 2 == 0)
+            made = tf.cast(tf.bitwise.bitwise_and(found, 0xFFFFFFFF), tf.int32)
+            merge = tf.concat([merge, [False]], 0)
+            symbols = tf.where(merge, tf.concat([made, [0]], 0), symbols)
+            keep = ~shift_right(merge, False)
+            return (tf.boolean_mask(symbols, keep), tf.boolean_mask(piece, keep),
+                    tf.reduce_any(merge))
+
+        symbols, piece, _ = tf.while_loop(
+            lambda symbols, piece, changed: changed & (tf.size(symbols) > 1),
+            round_,
+            (symbols, piece, tf.constant(True)),
+            shape_invariants=(tf.TensorShape([None]), tf.TensorShape([None]), tf.TensorShape([])),
+        )
+        return symbols, piece
