@@ -232,3 +232,17 @@ def test_max_length_must_fit_cls_and_sep(uncased):
 def test_saved_tokenizer_is_small(saved_dir):
     size = sum(f.stat().st_size for f in Path(saved_dir).rglob("*") if f.is_file())
     assert size < 4_000_000  # 30,522-piece vocabulary: about 1.6 MB
+
+
+def test_mpnet_style_wordpiece_is_served_from_raw_text(tmp_path_factory):
+    """MPNet: WordPiece wrapped as <s> A </s>, and a <mask> that eats the space before it."""
+    folder = tmp_path_factory.mktemp("mpnet")
+    vocab = ["<s>", "<pad>", "</s>", "<unk>", "[UNK]", *TINY_VOCAB[5:], "<mask>"]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    reference = transformers.MPNetTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    assert reference.backend_tokenizer.to_str().count('"lstrip":true') == 1
+    texts = HARD_TEXTS + ["hello <mask> world", "  <mask>", "a<mask>b <MASK>"]
+    for max_length, head_tokens in [(64, None), (7, 2)]:
+        tokenizer = BertTextTokenizer.from_fast_tokenizer(reference, max_length, head_tokens)
+        assert tokenizer.budget == max_length - 2
+        assert_same(reference, tokenizer, texts, max_length, head_tokens)
