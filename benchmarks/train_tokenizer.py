@@ -39,7 +39,61 @@ def train_byte_level_bpe(folder: Path, texts: Iterable[str], vocab_size: int,
     return tokenizer
 
 
-FAMILIES = {"byte-level-bpe": train_byte_level_bpe}
+def train_unigram(folder: Path, texts: Iterable[str], vocab_size: int, style: str = "albert") -> Any:
+    """A Unigram trained on `texts`, with the normalizer, Metaspace and specials of `style`.
+
+    "albert": ALBERT's pipeline without its SentencePiece character map (quotes, NFKD, accents
+    stripped, lower case, repeated spaces collapsed; [CLS] A [SEP]); "xlmr": XLM-R's without it
+    (repeated spaces collapsed; <s> A </s>). Neither map can be made without SentencePiece.
+    """
+    import transformers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+
+    collapse = normalizers.Replace(Regex(" {2,}"), " ")
+    if style == "albert":
+        specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
+        steps = [normalizers.Replace("``", '"'), normalizers.Replace("''", '"'), normalizers.NFKD(),
+                 normalizers.StripAccents(), normalizers.Lowercase(), collapse]
+    else:
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        steps = [collapse]
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                      unk_token="<unk>", show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer)
+    cls, sep, mask = specials[2:] if style == "albert" else ("<s>", "</s>", "<mask>")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{cls}:0 $A:0 {sep}:0", pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+        special_tokens=[(cls, tokenizer.token_to_id(cls)), (sep, tokenizer.token_to_id(sep))])
+    kind = (transformers.AlbertTokenizerFast if style == "albert" else
+            transformers.XLMRobertaTokenizerFast)
+    wrapped = kind(
+        tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<pad>", cls_token=cls,
+        sep_token=sep, bos_token=cls, eos_token=sep,
+        mask_token=AddedToken(mask, lstrip=True, rstrip=False, normalized=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    wrapped.save_pretrained(str(folder))
+    return wrapped
+
+
+FAMILIES = {
+    "byte-level-bpe": train_byte_level_bpe,
+    "albert-unigram": lambda *a, **k: train_unigram(*a, style="albert", **k),
+    "xlmr-unigram": lambda *a, **k: train_unigram(*a, style="xlmr", **k),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="parquet file with a text column")
     parser.add_argument("--column", default="text")
     parser.add_argument("--vocab-size", type=int, default=8000)
-    parser.add_argument("--add-prefix-space", action="store_true")
+    parser.add_argument("--add-prefix-space", action="store_true", help="byte-level BPE only")
     parser.add_argument("--output", required=True, help="folder to save the tokenizer in")
     args = parser.parse_args(argv)
     import pandas as pd
 
     texts = pd.read_parquet(args.data, columns=[args.column])[args.column].tolist()
-    tokenizer = FAMILIES[args.family](Path(args.output), texts, args.vocab_size,
-                                      add_prefix_space=args.add_prefix_space)
+    options = {"add_prefix_space": True} if args.add_prefix_space else {}
+    tokenizer = FAMILIES[args.family](Path(args.output), texts, args.vocab_size, **options)
     print(f"trained a {args.family} tokenizer of {len(tokenizer)} tokens on {len(texts)} texts; "
           f"saved in {args.output}")
     return 0

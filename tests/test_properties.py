@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from tokenizer_cases import HARD_TEXTS, expected_ids
 from transformers import BertTokenizerFast
 
-from benchmarks.train_tokenizer import train_byte_level_bpe
+from benchmarks.train_tokenizer import train_byte_level_bpe, train_unigram
 from tfbert.byte_level_bpe import ByteLevelBpeTokenizer
 from tfbert.config import DataConfig
 from tfbert.data import DataError, decode_utf8, load_splits
 from tfbert.features import keep_head_and_tail
+from tfbert.unigram import UnigramTextTokenizer
 from tfbert.wordpiece import BertTextTokenizer
 
 MAX_LENGTH = 24
@@ -80,6 +81,30 @@ _BPE_TEXT = st.lists(st.one_of(st.text(max_size=8), _TRICKY), max_size=40).map("
 @given(texts=st.lists(_BPE_TEXT, min_size=1, max_size=5))
 def test_byte_level_bpe_on_any_unicode(byte_level, texts):
     fast, in_graph = byte_level
+    encoded = in_graph(tf.constant(texts))
+    ids, mask = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy()
+    want = expected_ids(fast, texts, MAX_LENGTH, HEAD_TOKENS)
+    for row, row_mask, expected in zip(ids, mask, want, strict=True):
+        assert row[row_mask == 1].tolist() == expected
+
+
+@pytest.fixture(scope="module", params=["albert", "xlmr"])
+def unigram(request, tmp_path_factory):
+    fast = train_unigram(tmp_path_factory.mktemp("unigram"), HARD_TEXTS * 3, 300, style=request.param)
+    return fast, UnigramTextTokenizer.from_fast_tokenizer(fast, MAX_LENGTH, HEAD_TOKENS)
+
+
+# The normalizer's and Metaspace's special cases, made frequent.
+_UNIGRAM_TRICKY = st.sampled_from([" ", "  ", "\n", "``", "''", "'", "`", "<mask>", " [MASK]",
+                                   "<unk>", "a", "é", "e\u0301", "\u0301", "中", "\u3000", "İ",
+                                   "ﬁ", "\u2581", "the", "movie"])
+_UNIGRAM_TEXT = st.lists(st.one_of(st.text(max_size=8), _UNIGRAM_TRICKY), max_size=40).map("".join)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_UNIGRAM_TEXT, min_size=1, max_size=5))
+def test_unigram_on_any_unicode(unigram, texts):
+    fast, in_graph = unigram
     encoded = in_graph(tf.constant(texts))
     ids, mask = encoded["input_ids"].numpy(), encoded["attention_mask"].numpy()
     want = expected_ids(fast, texts, MAX_LENGTH, HEAD_TOKENS)

@@ -1,7 +1,7 @@
 """Export for TensorFlow Serving: a `ServingModule` that takes raw text, written as a version folder.
 
-The SavedModel holds the classifier and an in-graph copy of its tokenizer (WordPiece or byte-level
-BPE) made of core TensorFlow ops, so stock TF Serving, `tf.saved_model.load` and Keras'
+The SavedModel holds the classifier and an in-graph copy of its tokenizer (WordPiece, byte-level
+BPE or Unigram) made of core TensorFlow ops, so stock TF Serving, `tf.saved_model.load` and Keras'
 `TFSMLayer` run it without `transformers` or `tensorflow_text`.
 """
 
@@ -26,6 +26,7 @@ from tfbert.features import head_budget
 from tfbert.model import build_model, load_tokenizer, precision_policy, use_float32_gelu
 from tfbert.run_folder import RunFolder, open_run_folder, read_json, write_text_atomic
 from tfbert.text_tokenizer import InGraphTokenizer, UnsupportedTokenizerError, backend_config
+from tfbert.unigram import UnigramTextTokenizer
 from tfbert.wordpiece import BertTextTokenizer
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ def in_graph_tokenizer(
     Raises UnsupportedTokenizerError when no family reproduces the tokenizer exactly.
     """
     config = backend_config(tokenizer)
-    families = {"WordPiece": BertTextTokenizer, "BPE": ByteLevelBpeTokenizer}
+    families = {"WordPiece": BertTextTokenizer, "BPE": ByteLevelBpeTokenizer,
+                "Unigram": UnigramTextTokenizer}
     family = families.get(config["model"].get("type"))
     if family is None:
         raise UnsupportedTokenizerError(f"no in-graph tokenizer for {config['model'].get('type')}")

@@ -20,6 +20,8 @@ UNICODE_END = 0x110000  # one past the last code point; added tokens get markers
 SURROGATES = range(0xD800, 0xE000)  # never in decoded text
 BLOCK_BITS = 7  # code point tables are split into blocks of 128 so identical blocks are shared
 BLOCK = 1 << BLOCK_BITS
+STATE_SHIFT = 22  # trie keys are state * 2**22 + code point (markers are below 2**22)
+NO_TOKEN = -1
 
 
 class UnsupportedTokenizerError(ValueError):
@@ -132,6 +134,37 @@ def two_level(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blocks = values.reshape(-1, BLOCK)
     unique, index = np.unique(blocks, axis=0, return_inverse=True)
     return index.reshape(-1).astype(np.int32), unique.reshape(-1).astype(np.int32)
+
+
+def vocab_trie(
+    vocab: dict[str, int], marker_ids: Sequence[int], prefix: str = ""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Character trie of the vocabulary, keyed as state * 2**22 + code point.
+
+    Returns the transition keys and next states, the token id each state spells (or -1) and the
+    state that spells the continuation prefix ("##"), where non-initial pieces start.
+    """
+    children: dict[int, int] = {}
+    tokens = [NO_TOKEN]
+
+    def walk(code_points: Any) -> int:
+        state = 0
+        for cp in code_points:
+            key = (state << STATE_SHIFT) | cp
+            if key not in children:
+                children[key] = len(tokens)
+                tokens.append(NO_TOKEN)
+            state = children[key]
+        return state
+
+    for piece, token_id in vocab.items():
+        tokens[walk(map(ord, piece))] = token_id
+    for i, token_id in enumerate(marker_ids):
+        tokens[walk([UNICODE_END + i])] = token_id
+    continuation = walk(map(ord, prefix))
+    keys = np.fromiter(children.keys(), np.int64, len(children))
+    states = np.fromiter(children.values(), np.int32, len(children))
+    return keys, states, np.array(tokens, np.int32), continuation
 
 
 def _check_no_overlap(patterns: Sequence[str]) -> None:

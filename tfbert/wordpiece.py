@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ import tensorflow as tf
 from tfbert.text_tokenizer import (
     BLOCK,
     BLOCK_BITS,
+    STATE_SHIFT,
     SURROGATES,
     UNICODE_END,
     Frame,
@@ -28,13 +28,12 @@ from tfbert.text_tokenizer import (
     require,
     shift_right,
     two_level,
+    vocab_trie,
 )
 
 _OTHER, _SPACE, _ISOLATED = 0, 1, 2  # what the pre-tokenizer does with a character
 _IDENTITY, _SPACED = 0, 1  # normalization codes below the first pool entry
 _POOL_BASE = 2
-_STATE_SHIFT = 22  # trie keys are state * 2**22 + code point (markers are below 2**22)
-_NO_TOKEN = -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,37 +150,6 @@ def _code_point_values(backend: Any) -> tuple[np.ndarray, ...]:
     return values, pool_flat, pool_start, pool_len
 
 
-def _vocab_trie(
-    vocab: dict[str, int], marker_ids: Sequence[int], prefix: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Character trie of the vocabulary, keyed as state * 2**22 + code point.
-
-    Returns the transition keys and next states, the token id each state spells (or -1) and the
-    state that spells the continuation prefix ("##"), where non-initial pieces start.
-    """
-    children: dict[int, int] = {}
-    tokens = [_NO_TOKEN]
-
-    def walk(code_points: Any) -> int:
-        state = 0
-        for cp in code_points:
-            key = (state << _STATE_SHIFT) | cp
-            if key not in children:
-                children[key] = len(tokens)
-                tokens.append(_NO_TOKEN)
-            state = children[key]
-        return state
-
-    for piece, token_id in vocab.items():
-        tokens[walk(map(ord, piece))] = token_id
-    for i, token_id in enumerate(marker_ids):
-        tokens[walk([UNICODE_END + i])] = token_id
-    continuation = walk(map(ord, prefix))
-    keys = np.fromiter(children.keys(), np.int64, len(children))
-    states = np.fromiter(children.values(), np.int32, len(children))
-    return keys, states, np.array(tokens, np.int32), continuation
-
-
 class BertTextTokenizer(InGraphTokenizer):
     """WordPiece as BERT does it (BertNormalizer, BertPreTokenizer), built by `from_fast_tokenizer`."""
 
@@ -202,7 +170,7 @@ class BertTextTokenizer(InGraphTokenizer):
         self._block_index, self._block_data = index, data
         self._pool_flat, self._pool_start, self._pool_len = pool_flat, pool_start, pool_len
         added = frame.raw_tokens + frame.normalized_tokens
-        keys, states, state_token, self._continuation = _vocab_trie(
+        keys, states, state_token, self._continuation = vocab_trie(
             spec.vocab, [token.id for token in added], spec.prefix
         )
         self._trie = tf.lookup.StaticHashTable(
@@ -326,7 +294,7 @@ class BertTextTokenizer(InGraphTokenizer):
 
         def step(depth, at, state, best_len, best_id):
             char = tf.gather(chars, at + depth)
-            keys = tf.cast(state, tf.int64) * (1 << _STATE_SHIFT) + tf.cast(char, tf.int64)
+            keys = tf.cast(state, tf.int64) * (1 << STATE_SHIFT) + tf.cast(char, tf.int64)
             state = self._trie.lookup(keys)
             moved = state >= 0
             at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
