@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 import tensorflow as tf
+from serving_checks import TENSORFLOW_TEXT_OPS, stock_serving_report
 from tokenizer_cases import HARD_TEXTS, assert_same, expected_ids, rows
 from tokenizers import Tokenizer, normalizers
 
@@ -126,6 +127,9 @@ def test_roberta_run_exports_a_raw_text_signature(toy_data_dir, tmp_path):
     by_ids = loaded.signatures["token_ids"](input_ids=tf.constant(padded, tf.int32),
                                             attention_mask=tf.constant(mask, tf.int32))
     np.testing.assert_allclose(by_text["logits"], by_ids["logits"], atol=1e-5)
+    stock = stock_serving_report(export, served[:8])  # core ops only, no transformers
+    assert stock["missing"] == [] and not set(stock["ops"]) & TENSORFLOW_TEXT_OPS
+    np.testing.assert_allclose(stock["probabilities"], by_text["probabilities"][:8], atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPO
+from serving_checks import TENSORFLOW_TEXT_OPS, run_isolated, stock_serving_report
 
 from tfbert.cli import ExitCode, export_main
 from tfbert.export import ExportError, export_run
@@ -21,9 +20,6 @@ from tfbert.predict import Classifier
 
 TEXTS = ["the film was wonderful", "the movie was awful", "", "   ", "café naïve 中文 😀 <br />ok",
          "good " * 500, "it was not bad at all !"]
-TENSORFLOW_TEXT_OPS = {"CaseFoldUTF8", "NormalizeUTF8", "FastBertNormalize",
-                       "WordpieceTokenizeWithOffsets", "RegexSplitWithOffsets",
-                       "FastWordpieceTokenizeWithOffsets"}
 
 
 @pytest.fixture(scope="module")
@@ -119,52 +115,8 @@ def test_saved_model_cli_lists_both_signatures(export_dir):
     assert "inputs['text'] tensor_info:" in done.stdout
 
 
-def _run_isolated(code: str) -> subprocess.CompletedProcess:
-    """Runs code in a fresh Python where transformers and tensorflow_text cannot be imported."""
-    blocker = textwrap.dedent("""
-        import sys
-        class _Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("transformers", "tensorflow_text", "tfbert"):
-                    raise ImportError(f"{name} is blocked in this test")
-        sys.meta_path.insert(0, _Block())
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return subprocess.run([sys.executable, "-c", blocker + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=600, env=env)
-
-
 def test_stock_tensorflow_ops_only_and_tf1_session_loader(export_dir):
-    code = f"""
-        import json
-        import tensorflow as tf
-        from tensorflow.core.protobuf import saved_model_pb2
-        from tensorflow.python.framework import op_def_registry
-
-        path = {str(export_dir)!r}
-        proto = saved_model_pb2.SavedModel()
-        proto.ParseFromString(open(path + "/saved_model.pb", "rb").read())
-        ops = set()
-        for graph in proto.meta_graphs:
-            ops |= {{n.op for n in graph.graph_def.node}}
-            for fn in graph.graph_def.library.function:
-                ops |= {{n.op for n in fn.node_def}}
-        missing = sorted(op for op in ops if op_def_registry.get(op) is None)
-
-        # The C++ path TF Serving takes: a TF1 session, the serve tag, tensors by name.
-        with tf.compat.v1.Session(graph=tf.Graph()) as sess:
-            meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
-            sig = meta.signature_def["serving_default"]
-            fetch = {{k: v.name for k, v in sig.outputs.items()}}
-            out = sess.run(fetch, {{sig.inputs["text"].name: ["the film was wonderful", ""]}})
-        print(json.dumps({{"ops": sorted(ops), "missing": missing,
-                          "labels": [s.decode() for s in out["label"]],
-                          "shape": list(out["probabilities"].shape)}}))
-    """
-    done = _run_isolated(code)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = stock_serving_report(export_dir, ["the film was wonderful", ""])
     assert result["missing"] == []
     assert not set(result["ops"]) & (TENSORFLOW_TEXT_OPS | {"PyFunc", "EagerPyFunc"})
     assert result["shape"] == [2, 2] and result["labels"][0] == "positive"
@@ -191,7 +143,7 @@ def test_readme_snippets_run_as_written(export_dir):
     for snippet in snippets:
         probe = probes["plain" if "signatures[" in snippet else "keras"]
         code = snippet.replace(README_EXPORT, str(export_dir))
-        done = _run_isolated(f"{code}\nimport json\nprint(json.dumps({probe}.tolist()))\n")
+        done = run_isolated(f"{code}\nimport json\nprint(json.dumps({probe}.tolist()))\n")
         assert done.returncode == 0, snippet + done.stderr[-3000:]
         results.append(np.array(json.loads(done.stdout.strip().splitlines()[-1])))
     plain, k3, k2 = results
@@ -213,7 +165,7 @@ def test_keras3_token_id_endpoint(export_dir):
         id_model = keras.Model(ids, id_layer(ids)["logits"])
         print(json.dumps(list(id_model.output.shape)))
     """
-    done = _run_isolated(code)
+    done = run_isolated(code)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [None, 2]
 

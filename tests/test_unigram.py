@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import transformers
+from serving_checks import TENSORFLOW_TEXT_OPS, stock_serving_report
 from tokenizer_cases import HARD_TEXTS, assert_same, expected_ids, rows
 from tokenizers import Tokenizer, normalizers
 
@@ -134,6 +135,9 @@ def test_albert_run_exports_a_raw_text_signature(toy_data_dir, tmp_path):
               "token_type_ids": [[0] * width for _ in ids]}
     by_ids = loaded.signatures["token_ids"](**{k: tf.constant(v, tf.int32) for k, v in inputs.items()})
     np.testing.assert_allclose(by_text["logits"], by_ids["logits"], atol=1e-5)
+    stock = stock_serving_report(export, served[:8])  # core ops only, no transformers
+    assert stock["missing"] == [] and not set(stock["ops"]) & TENSORFLOW_TEXT_OPS
+    np.testing.assert_allclose(stock["probabilities"], by_text["probabilities"][:8], atol=1e-5)
 
 
 @pytest.fixture(scope="module")
