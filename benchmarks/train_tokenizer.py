@@ -89,8 +89,24 @@ def train_unigram(folder: Path, texts: Iterable[str], vocab_size: int, style: st
     return wrapped
 
 
+def train_mpnet_wordpiece(folder: Path, texts: Iterable[str], vocab_size: int) -> Any:
+    """A WordPiece trained on `texts`, loaded as MPNet loads its own (<s> A </s>, <mask> lstrip)."""
+    import transformers
+    from tokenizers import BertWordPieceTokenizer
+
+    trainer = BertWordPieceTokenizer(lowercase=True)
+    trainer.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False,
+                                special_tokens=["<s>", "<pad>", "</s>", "<unk>", "[UNK]", "<mask>"])
+    folder.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(folder))
+    tokenizer = transformers.MPNetTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
 FAMILIES = {
     "byte-level-bpe": train_byte_level_bpe,
+    "mpnet-wordpiece": train_mpnet_wordpiece,
     "albert-unigram": lambda *a, **k: train_unigram(*a, style="albert", **k),
     "xlmr-unigram": lambda *a, **k: train_unigram(*a, style="xlmr", **k),
 }

@@ -1,0 +1,93 @@
+"""`python -m benchmarks.tokenizer_serving`: what raw-text serving costs for a tokenizer family.
+
+Builds a MiniLM-sized random-weight classifier of the architecture that goes with the tokenizer
+(the weights do not change the timing), exports it and times batch-1 requests through the
+raw-text `serving_default` and the token-id signature (ids made outside the timing), the two
+taking turns. Also prints how many bytes the in-graph tokenizer adds to the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+USAGE = """example (after benchmarks.train_tokenizer):
+    python -m benchmarks.tokenizer_serving --tokenizer /tmp/bpe-imdb \\
+        --data ../shared/data/imdb/test.parquet --max-length 512"""
+ARCHITECTURES = {"RobertaTokenizerFast": "roberta", "XLMRobertaTokenizerFast": "xlm-roberta",
+                 "AlbertTokenizerFast": "albert", "MPNetTokenizerFast": "mpnet",
+                 "BertTokenizerFast": "bert"}
+
+
+def save_random_checkpoint(tokenizer, folder: Path, max_length: int) -> Path:
+    """6 layers, hidden 384, 12 heads (MiniLM-L6's shape), of the tokenizer's architecture."""
+    import transformers
+
+    model_type = ARCHITECTURES[type(tokenizer).__name__]
+    config = transformers.AutoConfig.for_model(
+        model_type, vocab_size=len(tokenizer), hidden_size=384, num_hidden_layers=6,
+        num_attention_heads=12, intermediate_size=1536, max_position_embeddings=max_length + 2,
+        pad_token_id=tokenizer.pad_token_id, num_labels=2)
+    model = transformers.TFAutoModelForSequenceClassification.from_config(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def tokenizer_bytes(tokenizer, max_length: int, folder: Path) -> int:
+    """Size on disk of a SavedModel holding only the in-graph tokenizer."""
+    import tensorflow as tf
+
+    from tfbert.export import in_graph_tokenizer
+
+    module = tf.Module()
+    module.tokenizer = in_graph_tokenizer(tokenizer, max_length)
+    serve = tf.function(lambda texts: module.tokenizer(texts),
+                        input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": serve})
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tokenizer_serving", epilog=USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Batch-1 latency of raw text vs token ids, and the export size the "
+                    "in-graph tokenizer adds.")
+    parser.add_argument("--tokenizer", required=True, help="folder of a fast tokenizer")
+    parser.add_argument("--data", required=True, help="parquet file with text and label columns")
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--requests", type=int, default=200, help="batch-1 requests timed")
+    args = parser.parse_args(argv)
+    import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+    from benchmarks.serving import measure_serving
+    from benchmarks.settings import BenchmarkConfig
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    with tempfile.TemporaryDirectory(prefix="tfbert-tokenizer-serving-") as tmp:
+        checkpoint = save_random_checkpoint(tokenizer, Path(tmp) / "model", args.max_length)
+        size = tokenizer_bytes(tokenizer, args.max_length, Path(tmp) / "tokenizer")
+        result = measure_serving(BenchmarkConfig(
+            model=str(checkpoint), data=args.data, max_length=args.max_length,
+            serving_requests=args.requests, serving_batches=2, train_size=1, eval_size=256))
+    if result.get("status") != "ok":
+        print(json.dumps(result))
+        return 1
+    sigs = result["signatures"]
+    print(f"tokenizer: {type(tokenizer).__name__}, {len(tokenizer)} tokens; in-graph tables "
+          f"{size / 1e6:.2f} MB on disk")
+    print(f"batch-1 p50 over {args.requests} reviews (mean {result['mean_tokens_per_request']:.0f} "
+          f"tokens): raw text {sigs['serving_default']['p50_ms']:.2f} ms, token ids "
+          f"{sigs['token_ids']['p50_ms']:.2f} ms -> {result['text_over_token_ids_p50']:.3f}x")
+    print(f"p99: raw text {sigs['serving_default']['p99_ms']:.2f} ms, token ids "
+          f"{sigs['token_ids']['p99_ms']:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
