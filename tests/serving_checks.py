@@ -64,3 +64,41 @@ def stock_serving_report(export_dir: Path, texts: Sequence[str]) -> dict:
     done = run_isolated(code)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fine_tune_export_and_compare(checkpoint: Path, data_dir: Path, out_dir: Path, family: str,
+                                 texts: Sequence[str]) -> None:
+    """One epoch with head+tail cuts, then the export: its model card names `family`, raw text
+    gives the logits of the fast tokenizer's ids, and a transformers-free TF1 session agrees."""
+    import numpy as np
+    import tensorflow as tf
+    from tokenizer_cases import expected_ids
+    from transformers import AutoTokenizer
+
+    from tfbert import train
+    from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
+
+    cfg = RunConfig(
+        data=DataConfig(sources=(str(data_dir),), max_length=32, truncation="head+tail"),
+        model=ModelConfig(name_or_path=str(checkpoint)),
+        train=TrainConfig(epochs=1, batch_size=32, early_stopping_patience=None),
+        output=OutputConfig(output_dir=str(out_dir), run_name="family"),
+    )
+    result = train.run(cfg)
+    export = result.run_dir / "export" / "classifier" / "1"
+    assert f"tokenized in the graph ({family})" in (export.parent / "README.md").read_text()
+    loaded = tf.saved_model.load(str(export))
+    by_text = loaded.signatures["serving_default"](text=tf.constant(texts))
+    reference = AutoTokenizer.from_pretrained(str(result.run_dir))
+    ids = expected_ids(reference, texts, 32, head_tokens=(32 - 2) // 4)  # head+tail's default
+    width = max(len(i) for i in ids)
+    inputs = {"input_ids": [i + [reference.pad_token_id] * (width - len(i)) for i in ids],
+              "attention_mask": [[1] * len(i) + [0] * (width - len(i)) for i in ids],
+              "token_type_ids": [[0] * width for _ in ids]}
+    signature = loaded.signatures["token_ids"]
+    names = signature.structured_input_signature[1]
+    by_ids = signature(**{k: tf.constant(v, tf.int32) for k, v in inputs.items() if k in names})
+    np.testing.assert_allclose(by_text["logits"], by_ids["logits"], atol=1e-5)
+    stock = stock_serving_report(export, texts[:8])  # core ops only, no transformers
+    assert stock["missing"] == [] and not set(stock["ops"]) & TENSORFLOW_TEXT_OPS
+    np.testing.assert_allclose(stock["probabilities"], by_text["probabilities"][:8], atol=1e-5)

@@ -3,12 +3,11 @@
 import json
 import random
 
-import numpy as np
 import pytest
 import tensorflow as tf
 import transformers
-from serving_checks import TENSORFLOW_TEXT_OPS, stock_serving_report
-from tokenizer_cases import HARD_TEXTS, assert_same, expected_ids, rows
+from serving_checks import fine_tune_export_and_compare
+from tokenizer_cases import HARD_TEXTS, assert_same, imdb_texts, rows
 from tokenizers import Tokenizer, normalizers
 
 import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
@@ -107,49 +106,21 @@ def _save_tiny_albert(folder, tokenizer):
 
 def test_albert_run_exports_a_raw_text_signature(toy_data_dir, tmp_path):
     from conftest import toy_reviews
-    from transformers import AutoTokenizer
-
-    from tfbert import train
-    from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
 
     texts = toy_reviews(200, seed=4)["text"].tolist() + _corpus(100)
-    checkpoint = _save_tiny_albert(tmp_path / "tiny_albert",
-                                   train_unigram(tmp_path / "unigram", texts, 400, style="albert"))
-    cfg = RunConfig(
-        data=DataConfig(sources=(str(toy_data_dir),), max_length=32, truncation="head+tail"),
-        model=ModelConfig(name_or_path=str(checkpoint)),
-        train=TrainConfig(epochs=1, batch_size=32, early_stopping_patience=None),
-        output=OutputConfig(output_dir=str(tmp_path / "runs"), run_name="albert"),
-    )
-    result = train.run(cfg)
-    export = result.run_dir / "export" / "classifier" / "1"
-    assert "(SentencePiece Unigram)" in (export.parent / "README.md").read_text()
-    loaded = tf.saved_model.load(str(export))
-    served = HARD_TEXTS + EXTRA_TEXTS + ["good " * 100]
-    by_text = loaded.signatures["serving_default"](text=tf.constant(served))
-    reference = AutoTokenizer.from_pretrained(str(result.run_dir))
-    ids = expected_ids(reference, served, 32, head_tokens=(32 - 2) // 4)  # head+tail's default
-    width = max(len(i) for i in ids)
-    inputs = {"input_ids": [i + [reference.pad_token_id] * (width - len(i)) for i in ids],
-              "attention_mask": [[1] * len(i) + [0] * (width - len(i)) for i in ids],
-              "token_type_ids": [[0] * width for _ in ids]}
-    by_ids = loaded.signatures["token_ids"](**{k: tf.constant(v, tf.int32) for k, v in inputs.items()})
-    np.testing.assert_allclose(by_text["logits"], by_ids["logits"], atol=1e-5)
-    stock = stock_serving_report(export, served[:8])  # core ops only, no transformers
-    assert stock["missing"] == [] and not set(stock["ops"]) & TENSORFLOW_TEXT_OPS
-    np.testing.assert_allclose(stock["probabilities"], by_text["probabilities"][:8], atol=1e-5)
+    tokenizer = train_unigram(tmp_path / "unigram", texts, 400, style="albert")
+    checkpoint = _save_tiny_albert(tmp_path / "tiny", tokenizer)
+    fine_tune_export_and_compare(checkpoint, toy_data_dir, tmp_path / "runs", "SentencePiece Unigram",
+                                 HARD_TEXTS + EXTRA_TEXTS + ["good " * 100])
 
 
 @pytest.fixture(scope="module")
 def imdb_unigram(shared_imdb_dir, tmp_path_factory):
     """A 4,000-piece ALBERT-style Unigram trained on IMDb reviews, and 200 test reviews."""
-    import pandas as pd
-
-    train = pd.read_parquet(shared_imdb_dir / "train.parquet", columns=["text"])["text"]
-    test = pd.read_parquet(shared_imdb_dir / "test.parquet", columns=["text"])["text"]
+    train, test = imdb_texts(shared_imdb_dir, 3000, 200)
     tokenizer = train_unigram(tmp_path_factory.mktemp("imdb_unigram"),
-                              train.sample(n=3000, random_state=3).tolist(), 4000)
-    return tokenizer, test.sample(n=200, random_state=7).tolist()
+                              train, 4000)
+    return tokenizer, test
 
 
 @pytest.mark.real_model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -67,3 +68,13 @@ def assert_same(reference, encode: Callable, texts: Sequence[str], max_length: i
     assert (encoded["input_ids"].numpy()[mask == 0] == reference.pad_token_id).all()
     assert not encoded["token_type_ids"].numpy().any()
 
+
+
+def imdb_texts(imdb_dir: Path, n_train: int, n_test: int) -> tuple[list[str], list[str]]:
+    """Reviews to train a tokenizer on, and test reviews it did not see (fixed samples)."""
+    import pandas as pd
+
+    train = pd.read_parquet(imdb_dir / "train.parquet", columns=["text"])["text"]
+    test = pd.read_parquet(imdb_dir / "test.parquet", columns=["text"])["text"]
+    return (train.sample(n=n_train, random_state=3).tolist(),
+            test.sample(n=n_test, random_state=7).tolist())
