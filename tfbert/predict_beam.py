@@ -60,7 +60,7 @@ def read_label_names(export_dir: str) -> tuple[str, ...]:
         raise ExportError(f"{export_dir}: cannot read the export ({err})") from err
     if "serving_default" not in signatures or set(signatures["serving_default"].inputs) != {"text"}:
         raise ExportError(f"{export_dir}: serving_default does not take raw text; export a model "
-                              "with a WordPiece tokenizer")
+                          "whose tokenizer has an in-graph copy (see the README's serving section)")
     return names
 
 
