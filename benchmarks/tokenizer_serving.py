@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--requests", type=int, default=200, help="batch-1 requests timed")
     args = parser.parse_args(argv)
+    from transformers import AutoTokenizer
+
     import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
     from benchmarks.serving import measure_serving
     from benchmarks.settings import BenchmarkConfig
-    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     with tempfile.TemporaryDirectory(prefix="tfbert-tokenizer-serving-") as tmp:
