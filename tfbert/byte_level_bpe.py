@@ -28,10 +28,16 @@ from tfbert.text_tokenizer import (
     Frame,
     InGraphTokenizer,
     backend_config,
+    code_point_chunks,
+    every_other_in_runs,
+    insert_before,
     read_frame,
     require,
+    segment_links,
+    shift_left,
     shift_right,
     two_level,
+    utf8_bytes,
 )
 
 _LETTER, _NUMBER, _OTHER, _SPACE, _MARKER, _END = 0, 1, 2, 3, 4, 5  # classes of the split
@@ -125,13 +131,7 @@ def _split_classes() -> np.ndarray:
         return _CLASS_CACHE["byte_level"]
     pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     classes = np.full(UNICODE_END, _SPACE, np.int32)
-    chunk = 1 << 16
-    for first in range(0, UNICODE_END, chunk):
-        cps = np.array(
-            [cp for cp in range(first, min(first + chunk, UNICODE_END)) if cp not in SURROGATES]
-        )
-        if not len(cps):
-            continue
+    for cps in code_point_chunks():
         for cls, (anchor, separator) in _PROBES.items():  # most code points are "other"
             text = "".join(f"{anchor}{chr(cp)}{anchor}{separator}" for cp in cps)
             spans = np.array([span for _, span in pre_tokenizer.pre_tokenize_str(text)])
@@ -142,11 +142,6 @@ def _split_classes() -> np.ndarray:
                 break
     _CLASS_CACHE["byte_level"] = classes
     return classes
-
-
-def _shift_left(values: tf.Tensor, fill: Any) -> tf.Tensor:
-    """values moved one place left, `fill` last; same length."""
-    return tf.concat([values[1:], [fill]], 0)
 
 
 class ByteLevelBpeTokenizer(InGraphTokenizer):
@@ -214,31 +209,18 @@ class ByteLevelBpeTokenizer(InGraphTokenizer):
         offset = tf.bitwise.bitwise_and(safe, BLOCK - 1)
         return tf.where(marker, _MARKER, tf.gather(self._block_data, block * BLOCK + offset))
 
-    def _segment_links(self, chars: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
-        """Whether each character continues the text segment of the one before it.
-
-        Segments are what lies between added tokens within a row; each is split on its own.
-        """
-        text = chars < UNICODE_END
-        return (shift_right(rows, -1) == rows) & text & shift_right(text, False)
-
     def _prefix_space(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """A space before every segment that does not start with one (add_prefix_space)."""
-        first = ~self._segment_links(chars, rows) & (chars < UNICODE_END)
-        counts = 1 + tf.cast(first & (chars != ord(" ")), tf.int32)
-        source = tf.repeat(tf.range(tf.size(chars)), counts)
-        added = tf.concat([[False], source[1:] == source[:-1]], 0)[: tf.size(source)]
-        is_space = _shift_left(added, False)  # the first copy of a doubled character
-        return (tf.where(is_space, ord(" "), tf.gather(chars, source)),
-                tf.gather(rows, source))
+        first = ~segment_links(chars, rows) & (chars < UNICODE_END)
+        return insert_before(chars, rows, first & (chars != ord(" ")), ord(" "))
 
     def _split(self, chars: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
         """Where each piece of GPT-2's pattern starts."""
         cls = self._classes(chars)
-        linked = self._segment_links(chars, rows)
-        linked_next = _shift_left(linked, False)
+        linked = segment_links(chars, rows)
+        linked_next = shift_left(linked, False)
         before = tf.where(linked, shift_right(cls, _END), _END)
-        after = tf.where(linked_next, _shift_left(cls, _END), _END)
+        after = tf.where(linked_next, shift_left(cls, _END), _END)
         space = cls == _SPACE
         # Whitespace: a run ending the segment is one piece; otherwise its last character
         # stands apart (a plain space joins the word after it, \s+(?!\S)).
@@ -248,9 +230,9 @@ class ByteLevelBpeTokenizer(InGraphTokenizer):
         joined = linked & shift_right(chars == ord(" "), False)  # " word", " 123", " !?"
         starts = tf.where(space, space_start, (before != cls) & ~joined)
         # Contractions ('s 't 'm 'd 're 've 'll) at the start of a piece of "other" characters.
-        one = tf.where(linked_next, _shift_left(chars, 0), 0)
-        two = tf.where(linked_next & _shift_left(linked_next, False),
-                       _shift_left(_shift_left(chars, 0), 0), 0)
+        one = tf.where(linked_next, shift_left(chars, 0), 0)
+        two = tf.where(linked_next & shift_left(linked_next, False),
+                       shift_left(shift_left(chars, 0), 0), 0)
         apostrophe = starts & (chars == ord("'"))
         short = apostrophe & tf.reduce_any(one[:, None] == tf.constant([[ord(c) for c in "stmd"]]), 1)
         pairs = one * 256 + two
@@ -265,18 +247,9 @@ class ByteLevelBpeTokenizer(InGraphTokenizer):
     def _bytes(self, chars: tf.Tensor, piece: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Symbol ids of the UTF-8 bytes of every character; an added token is its own id."""
         marker = chars >= UNICODE_END
-        width = 1 + tf.add_n([tf.cast(chars >= limit, tf.int32) for limit in (0x80, 0x800, 0x10000)])
-        width = tf.where(marker, 1, width)
-        source = tf.repeat(tf.range(tf.size(chars)), width)
-        k = tf.range(tf.size(source)) - tf.gather(tf.cumsum(width, exclusive=True), source)
-        char, n = tf.gather(chars, source), tf.gather(width, source)
-        lead = tf.gather(tf.constant([0, 0, 0xC0, 0xE0, 0xF0]), n)
-        shifted = tf.bitwise.right_shift(char, 6 * (n - 1 - k))
-        byte = tf.where(k == 0, tf.bitwise.bitwise_or(lead, shifted),
-                        0x80 | tf.bitwise.bitwise_and(shifted, 0x3F))
-        byte = tf.where(n == 1, char, byte)
+        source, byte = utf8_bytes(chars, ~marker)
         is_marker = tf.gather(marker, source)
-        marker_id = tf.gather(self._marker_ids, tf.maximum(char - UNICODE_END, 0))
+        marker_id = tf.gather(self._marker_ids, tf.maximum(byte - UNICODE_END, 0))
         symbols = tf.where(is_marker, marker_id,
                            tf.gather(self._byte_ids, tf.where(is_marker, 0, byte)))
         return symbols, tf.gather(piece, source)
@@ -293,12 +266,7 @@ class ByteLevelBpeTokenizer(InGraphTokenizer):
             rank = tf.where(same & (found >= 0), tf.bitwise.right_shift(found, 32), _NO_PAIR)
             best = tf.math.unsorted_segment_min(rank, piece[:-1], n_pieces)
             candidate = (rank == tf.gather(best, piece[:-1])) & (rank != _NO_PAIR)
-            # Runs of the same pair ("a a a"): merge the 1st, 3rd, ... occurrence.
-            run_start = candidate & ~shift_right(candidate, False)
-            run = tf.cumsum(tf.cast(run_start, tf.int32)) - 1
-            first = tf.concat([tf.cast(tf.where(run_start)[:, 0], tf.int32), [0]], 0)
-            offset = tf.range(tf.size(candidate)) - tf.gather(first, tf.maximum(run, 0))
-            merge = candidate & (offset % 2 == 0)
+            merge = every_other_in_runs(candidate)  # "a a a": the first pair merges
             made = tf.cast(tf.bitwise.bitwise_and(found, 0xFFFFFFFF), tf.int32)
             merge = tf.concat([merge, [False]], 0)
             symbols = tf.where(merge, tf.concat([made, [0]], 0), symbols)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -188,6 +188,63 @@ def _pattern_table(patterns: Sequence[str]) -> np.ndarray:
 def shift_right(values: tf.Tensor, fill: Any) -> tf.Tensor:
     """values moved one place right, `fill` first; same length."""
     return tf.concat([[fill], values], 0)[: tf.size(values)]
+
+
+def code_point_chunks(size: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Every Unicode scalar value (surrogates left out), in arrays of at most `size`, for
+    probing a tokenizer component on all of them in a few long calls."""
+    for first in range(0, UNICODE_END, size):
+        cps = np.array([cp for cp in range(first, min(first + size, UNICODE_END))
+                        if cp not in SURROGATES])
+        if len(cps):
+            yield cps
+
+
+def shift_left(values: tf.Tensor, fill: Any) -> tf.Tensor:
+    """values moved one place left, `fill` last; same length."""
+    return tf.concat([values[1:], [fill]], 0)
+
+
+def segment_links(chars: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+    """Whether each character continues the text of the one before it: same row, and neither is
+    an added-token marker (pre-tokenizers work on the text between added tokens)."""
+    text = chars < UNICODE_END
+    return (shift_right(rows, -1) == rows) & text & shift_right(text, False)
+
+
+def insert_before(chars: tf.Tensor, rows: tf.Tensor, flags: tf.Tensor, char: int
+                  ) -> tuple[tf.Tensor, tf.Tensor]:
+    """`char` put before every flagged character, in the same row."""
+    source = tf.repeat(tf.range(tf.size(chars)), 1 + tf.cast(flags, tf.int32))
+    second = tf.concat([[False], source[1:] == source[:-1]], 0)[: tf.size(source)]
+    inserted = shift_left(second, False)  # the first copy of a doubled character
+    return tf.where(inserted, char, tf.gather(chars, source)), tf.gather(rows, source)
+
+
+def every_other_in_runs(flags: tf.Tensor) -> tf.Tensor:
+    """The 1st, 3rd, 5th ... of each run of consecutive flags: where a pair that can overlap
+    itself ("a a a") is taken left to right without overlap."""
+    run_start = flags & ~shift_right(flags, False)
+    run = tf.cumsum(tf.cast(run_start, tf.int32)) - 1
+    first = tf.concat([tf.cast(tf.where(run_start)[:, 0], tf.int32), [0]], 0)
+    return flags & ((tf.range(tf.size(flags)) - tf.gather(first, tf.maximum(run, 0))) % 2 == 0)
+
+
+def utf8_bytes(chars: tf.Tensor, spelled: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each `spelled` code point as its UTF-8 bytes, one element per byte; the others as they are.
+
+    Returns the index in `chars` each element comes from, and its value.
+    """
+    width = 1 + tf.add_n([tf.cast(chars >= limit, tf.int32) for limit in (0x80, 0x800, 0x10000)])
+    width = tf.where(spelled, width, 1)
+    source = tf.repeat(tf.range(tf.size(chars)), width)
+    k = tf.range(tf.size(source)) - tf.gather(tf.cumsum(width, exclusive=True), source)
+    char, n = tf.gather(chars, source), tf.gather(width, source)
+    lead = tf.gather(tf.constant([0, 0, 0xC0, 0xE0, 0xF0]), n)
+    shifted = tf.bitwise.right_shift(char, 6 * (n - 1 - k))
+    byte = tf.where(k == 0, tf.bitwise.bitwise_or(lead, shifted),
+                    0x80 | tf.bitwise.bitwise_and(shifted, 0x3F))
+    return source, tf.where(n == 1, char, byte)
 
 
 def _row_ranks(rows: tf.Tensor, n_rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

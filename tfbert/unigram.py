@@ -28,10 +28,15 @@ from tfbert.text_tokenizer import (
     Frame,
     InGraphTokenizer,
     backend_config,
+    every_other_in_runs,
+    insert_before,
     read_frame,
     require,
+    segment_links,
+    shift_left,
     shift_right,
     two_level,
+    utf8_bytes,
     vocab_trie,
 )
 
@@ -146,10 +151,6 @@ def _code_point_map(normalizers_json: tuple[dict[str, Any], ...]) -> tuple[np.nd
     return _MAP_CACHE[key]
 
 
-def _shift_left(values: tf.Tensor, fill: Any) -> tf.Tensor:
-    return tf.concat([values[1:], [fill]], 0)
-
-
 class UnigramTextTokenizer(InGraphTokenizer):
     """Metaspace + Unigram as SentencePiece models use them, built by `from_fast_tokenizer`."""
 
@@ -240,13 +241,10 @@ class UnigramTextTokenizer(InGraphTokenizer):
     def _replace_pair(self, chars: tf.Tensor, rows: tf.Tensor, pattern: str, content: str
                       ) -> tuple[tf.Tensor, tf.Tensor]:
         """Replaces each non-overlapping occurrence of a two-character string, left to right."""
-        found = (chars == ord(pattern[0])) & (_shift_left(chars, -1) == ord(pattern[1]))
-        found &= _shift_left(rows, -1) == rows
+        found = (chars == ord(pattern[0])) & (shift_left(chars, -1) == ord(pattern[1]))
+        found &= shift_left(rows, -1) == rows
         if pattern[0] == pattern[1]:  # "'''" holds two overlapping "''": take the first
-            run_start = found & ~shift_right(found, False)
-            run = tf.cumsum(tf.cast(run_start, tf.int32)) - 1
-            first = tf.concat([tf.cast(tf.where(run_start)[:, 0], tf.int32), [0]], 0)
-            found &= (tf.range(tf.size(chars)) - tf.gather(first, tf.maximum(run, 0))) % 2 == 0
+            found = every_other_in_runs(found)
         entry = tf.where(found, 0, tf.where(shift_right(found, False), _DROP, _KEEP))
         flat = tf.constant([ord(c) for c in content] + [0], tf.int32)
         return self._expand(chars, rows, entry, flat, tf.constant([0]),
@@ -258,22 +256,13 @@ class UnigramTextTokenizer(InGraphTokenizer):
                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Spaces become the replacement, which is put before segments and starts each piece."""
         chars = tf.where(chars == ord(" "), self._replacement, chars)
-        text = chars < UNICODE_END
-        linked = (shift_right(rows, -1) == rows) & text & shift_right(text, False)
-        segment_start = text & ~linked
+        segment_start = (chars < UNICODE_END) & ~segment_links(chars, rows)
         if self._prepend == "first":  # only where the original text starts
             segment_start &= shift_right(rows, -1) != rows
         if self._prepend != "never":
-            insert = segment_start & (chars != self._replacement)
-            counts = 1 + tf.cast(insert, tf.int32)
-            source = tf.repeat(tf.range(tf.size(chars)), counts)
-            second = tf.concat([[False], source[1:] == source[:-1]], 0)[: tf.size(source)]
-            added = _shift_left(second, False)
-            chars = tf.where(added, self._replacement, tf.gather(chars, source))
-            rows = tf.gather(rows, source)
-            text = chars < UNICODE_END
-            linked = (shift_right(rows, -1) == rows) & text & shift_right(text, False)
-        starts = ~linked
+            chars, rows = insert_before(chars, rows, segment_start & (chars != self._replacement),
+                                        self._replacement)
+        starts = ~segment_links(chars, rows)
         if self._split_on_replacement:
             starts |= chars == self._replacement
         return chars, rows, starts
@@ -415,16 +404,7 @@ class UnigramTextTokenizer(InGraphTokenizer):
         if self._byte_ids is not None:
             # boundary b of piece p is character b - p; an unknown covers one character
             char = tf.gather(chars, tf.maximum(begin_b - token_piece, 0))
-            width = 1 + tf.add_n([tf.cast(char >= x, tf.int32) for x in (0x80, 0x800, 0x10000)])
-            width = tf.where(unknown, width, 1)
-            source = tf.repeat(tf.range(tf.size(tokens)), width)
-            k = tf.range(tf.size(source)) - tf.gather(tf.cumsum(width, exclusive=True), source)
-            c, w = tf.gather(char, source), tf.gather(width, source)
-            lead = tf.gather(tf.constant([0, 0, 0xC0, 0xE0, 0xF0]), w)
-            shifted = tf.bitwise.right_shift(c, 6 * (w - 1 - k))
-            byte = tf.where(k == 0, tf.bitwise.bitwise_or(lead, shifted),
-                            0x80 | tf.bitwise.bitwise_and(shifted, 0x3F))
-            byte = tf.where(w == 1, c, byte)
+            source, byte = utf8_bytes(char, unknown)
             as_bytes = tf.gather(self._byte_ids, tf.clip_by_value(byte, 0, 255))
             tokens = tf.where(tf.gather(unknown, source), as_bytes, tf.gather(tokens, source))
             return tokens, tf.gather(token_piece, source)

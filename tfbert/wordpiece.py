@@ -24,6 +24,7 @@ from tfbert.text_tokenizer import (
     Frame,
     InGraphTokenizer,
     backend_config,
+    code_point_chunks,
     read_frame,
     require,
     shift_right,
@@ -93,13 +94,7 @@ def _split_classes(pre_tokenizer: Any) -> np.ndarray:
     covered by no piece at all. Runs of kept characters make one piece, so this is fast.
     """
     classes = np.full(UNICODE_END, _OTHER, np.int32)
-    chunk = 1 << 16
-    for first in range(0, UNICODE_END, chunk):
-        cps = np.array(
-            [cp for cp in range(first, min(first + chunk, UNICODE_END)) if cp not in SURROGATES]
-        )
-        if not len(cps):
-            continue
+    for cps in code_point_chunks():
         pieces = pre_tokenizer.pre_tokenize_str("".join(f"{chr(cp)}x" for cp in cps))
         spans = np.array([span for _, span in pieces]).reshape(-1, 2)
         coverage = np.zeros(2 * len(cps) + 1, np.int32)
