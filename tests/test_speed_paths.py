@@ -48,6 +48,20 @@ def test_bucket_plan_has_few_shapes(setup):
     assert sum(len(b) for b in plan) == len(split)
 
 
+def test_unshuffled_bucket_plan_leaves_one_short_batch(setup):
+    # Labelling and evaluation: full batches across bucket edges, in length order, so the
+    # model meets one batch size besides the full one, not a random size per bucket.
+    _, split = setup
+    lengths = np.random.default_rng(0).integers(1, 200, 1000)
+    plan = plan_batches(lengths, 32, False, 0, 0, True, 16)
+    assert [len(b) for b in plan] == [32] * 31 + [8]
+    assert sorted(np.concatenate(plan).tolist()) == list(range(1000))
+    buckets = np.concatenate([(lengths[b] - 1) // 16 for b in plan])
+    assert (np.diff(buckets) >= 0).all()
+    assert steps_per_epoch(split, 8, True, 16) == len(plan_batches(split.lengths(), 8, True, 5, 1,
+                                                                  True, 16))
+
+
 def test_xla_matches_plain_training_and_traces_once_per_shape(setup):
     model_dir, split = setup
     plain_model, plain_loss, plain_logits = _train(model_dir, split, jit_compile=False,

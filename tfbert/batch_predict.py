@@ -10,6 +10,9 @@ appears under the final name.
 from __future__ import annotations
 
 import codecs
+import ctypes
+import ctypes.util
+import functools
 import json
 import logging
 import os
@@ -279,6 +282,26 @@ class _Progress:
               file=sys.stderr, flush=True)
 
 
+@functools.cache
+def _malloc_trim():
+    """glibc's `malloc_trim`, or None on other C libraries."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _return_freed_memory() -> None:
+    """Hands the heap pages freed by a chunk back to the system.
+
+    glibc keeps freed pages for reuse, and the tensors of batches of many shapes leave them
+    scattered; over a long file the process would keep growing with pages it no longer uses.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConfig,
                  utf8_before: int, utf8: _Utf8Counter) -> tuple[pd.DataFrame, dict]:
     ids = frame[cfg.id_column] if cfg.id_column else pd.Series(np.arange(start, start + len(frame)))
@@ -365,6 +388,8 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
         summary.add(meta)
         start += len(frame)
         progress.update(len(frame))
+        del frame, table
+        _return_freed_memory()
     progress.update(0, final=True)
     if not start:
         raise DataError(f"{source}: no rows to label")

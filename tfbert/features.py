@@ -109,6 +109,11 @@ def plan_batches(
     drawn from one length bucket (`pad_multiple` tokens wide), examples shuffled within it and
     the batches shuffled across buckets; bucket sizes do not depend on the seed, so every epoch
     has the same number of batches.
+
+    Bucketing without shuffling (evaluation, labelling) orders the examples by bucket and cuts
+    full batches across bucket edges: only the last batch is short. Cutting per bucket would
+    leave a short batch of a random size in every bucket, and each new (rows, width) shape the
+    model meets costs compute and memory for kernels tuned to it.
     """
     n = len(lengths)
     rng = np.random.default_rng([seed, epoch])
@@ -116,14 +121,13 @@ def plan_batches(
         order = rng.permutation(n) if shuffle else np.arange(n)
         return [order[i:i + batch_size] for i in range(0, n, batch_size)]
     buckets = (np.maximum(lengths, 1) - 1) // pad_multiple
+    if not shuffle:
+        order = np.argsort(buckets, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
     batches = []
     for bucket in np.unique(buckets):
-        members = np.flatnonzero(buckets == bucket)
-        if shuffle:
-            members = rng.permutation(members)
+        members = rng.permutation(np.flatnonzero(buckets == bucket))
         batches += [members[i:i + batch_size] for i in range(0, len(members), batch_size)]
-    if not shuffle:
-        return batches
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -172,7 +176,7 @@ def make_dataset(
 
 def steps_per_epoch(split: TokenizedSplit, batch_size: int, bucketing: bool, pad_multiple: int) -> int:
     """Batches in one training epoch; the same for every epoch and seed."""
-    return len(plan_batches(split.lengths(), batch_size, False, 0, 0, bucketing, pad_multiple))
+    return len(plan_batches(split.lengths(), batch_size, True, 0, 0, bucketing, pad_multiple))
 
 
 def sort_by_length(split: TokenizedSplit) -> tuple[TokenizedSplit, np.ndarray]:
