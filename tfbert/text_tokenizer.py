@@ -1,4 +1,4 @@
-"""What every in-graph tokenizer shares; the families live in wordpiece.py and byte_level_bpe.py.
+"""What every in-graph tokenizer shares; the families: wordpiece.py, byte_level_bpe.py, unigram.py.
 
 An in-graph tokenizer reproduces a Hugging Face fast tokenizer token for token with core
 TensorFlow ops only, so a SavedModel can take raw strings in stock TensorFlow Serving (which lacks
@@ -136,35 +136,52 @@ def two_level(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index.reshape(-1).astype(np.int32), unique.reshape(-1).astype(np.int32)
 
 
-def vocab_trie(
-    vocab: dict[str, int], marker_ids: Sequence[int], prefix: str = ""
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Character trie of the vocabulary, keyed as state * 2**22 + code point.
+class VocabTrie(tf.Module):
+    """The vocabulary as a character trie in a hash table, walked from many positions at once.
 
-    Returns the transition keys and next states, the token id each state spells (or -1) and the
-    state that spells the continuation prefix ("##"), where non-initial pieces start.
+    Keys are state * 2**22 + code point; state 0 is the root. Added tokens are reached from the
+    root by one marker code point each (`UNICODE_END + i`), and `continuation` is the state that
+    spells `prefix` ("##"), where WordPiece's non-initial pieces start.
     """
-    children: dict[int, int] = {}
-    tokens = [NO_TOKEN]
 
-    def walk(code_points: Any) -> int:
-        state = 0
-        for cp in code_points:
-            key = (state << STATE_SHIFT) | cp
-            if key not in children:
-                children[key] = len(tokens)
-                tokens.append(NO_TOKEN)
-            state = children[key]
-        return state
+    def __init__(self, vocab: dict[str, int], marker_ids: Sequence[int], prefix: str = ""):
+        super().__init__()
+        children: dict[int, int] = {}
+        tokens = [NO_TOKEN]
 
-    for piece, token_id in vocab.items():
-        tokens[walk(map(ord, piece))] = token_id
-    for i, token_id in enumerate(marker_ids):
-        tokens[walk([UNICODE_END + i])] = token_id
-    continuation = walk(map(ord, prefix))
-    keys = np.fromiter(children.keys(), np.int64, len(children))
-    states = np.fromiter(children.values(), np.int32, len(children))
-    return keys, states, np.array(tokens, np.int32), continuation
+        def walk(code_points: Any) -> int:
+            state = 0
+            for cp in code_points:
+                key = (state << STATE_SHIFT) | cp
+                if key not in children:
+                    children[key] = len(tokens)
+                    tokens.append(NO_TOKEN)
+                state = children[key]
+            return state
+
+        for piece, token_id in vocab.items():
+            tokens[walk(map(ord, piece))] = token_id
+        for i, token_id in enumerate(marker_ids):
+            tokens[walk([UNICODE_END + i])] = token_id
+        self.continuation = walk(map(ord, prefix))
+        keys = np.fromiter(children.keys(), np.int64, len(children))
+        states = np.fromiter(children.values(), np.int32, len(children))
+        self._next = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, states), default_value=-1)
+        self._token = tf.constant(np.array(tokens, np.int32))
+
+    def advance(self, at: tf.Tensor, state: tf.Tensor, chars: tf.Tensor
+                ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Moves each walk (started at `at`, now in `state`) on by its next character.
+
+        Walks the trie has no edge for are dropped. Returns the surviving starts and states and
+        the token id each new state spells (-1 for none).
+        """
+        keys = tf.cast(state, tf.int64) * (1 << STATE_SHIFT) + tf.cast(chars, tf.int64)
+        state = self._next.lookup(keys)
+        moved = state >= 0
+        at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
+        return at, state, tf.gather(self._token, state)
 
 
 def _check_no_overlap(patterns: Sequence[str]) -> None:

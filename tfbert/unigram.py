@@ -22,11 +22,11 @@ import tensorflow as tf
 from tfbert.text_tokenizer import (
     BLOCK,
     BLOCK_BITS,
-    STATE_SHIFT,
     SURROGATES,
     UNICODE_END,
     Frame,
     InGraphTokenizer,
+    VocabTrie,
     backend_config,
     every_other_in_runs,
     insert_before,
@@ -37,7 +37,6 @@ from tfbert.text_tokenizer import (
     shift_right,
     two_level,
     utf8_bytes,
-    vocab_trie,
 )
 
 _UNK_PENALTY = 10.0  # the fast tokenizer scores an unknown character min score - 10
@@ -163,12 +162,9 @@ class UnigramTextTokenizer(InGraphTokenizer):
         self._maps = [tuple(tf.constant(t) for t in m) for m in maps]
         added = frame.raw_tokens + frame.normalized_tokens
         self._first_normalized_marker = len(frame.raw_tokens)
-        keys, states, state_token, _ = vocab_trie(spec.vocab, [t.id for t in added])
-        self._trie = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, states), default_value=-1)
-        self._state_token = tf.constant(state_token)
-        scores = np.concatenate([spec.scores, np.zeros(max(t.id for t in added) + 1
-                                                       if added else 0)])
+        self._trie = VocabTrie(spec.vocab, [t.id for t in added])
+        top_id = max((t.id for t in added), default=-1)
+        scores = np.concatenate([spec.scores, np.zeros(max(0, top_id + 1 - len(spec.scores)))])
         self._scores = tf.constant(scores, tf.float64)  # added tokens score 0; they stand alone
         self._unk_id, self._unk_score = spec.unk_id, spec.unk_score
         self._byte_ids = None if spec.byte_ids is None else tf.constant(spec.byte_ids)
@@ -348,12 +344,7 @@ class UnigramTextTokenizer(InGraphTokenizer):
         begins = lengths = tokens = tf.zeros([0], tf.int32)
 
         def step(depth, at, state, begins, lengths, tokens):
-            char = tf.gather(chars, at + depth)
-            keys = tf.cast(state, tf.int64) * (1 << STATE_SHIFT) + tf.cast(char, tf.int64)
-            state = self._trie.lookup(keys)
-            moved = state >= 0
-            at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
-            token = tf.gather(self._state_token, state)
+            at, state, token = self._trie.advance(at, state, tf.gather(chars, at + depth))
             is_token = token >= 0
             hit = tf.boolean_mask(at, is_token)
             begins = tf.concat([begins, hit], 0)

@@ -18,18 +18,17 @@ import tensorflow as tf
 from tfbert.text_tokenizer import (
     BLOCK,
     BLOCK_BITS,
-    STATE_SHIFT,
     SURROGATES,
     UNICODE_END,
     Frame,
     InGraphTokenizer,
+    VocabTrie,
     backend_config,
     code_point_chunks,
     read_frame,
     require,
     shift_right,
     two_level,
-    vocab_trie,
 )
 
 _OTHER, _SPACE, _ISOLATED = 0, 1, 2  # what the pre-tokenizer does with a character
@@ -165,13 +164,7 @@ class BertTextTokenizer(InGraphTokenizer):
         self._block_index, self._block_data = index, data
         self._pool_flat, self._pool_start, self._pool_len = pool_flat, pool_start, pool_len
         added = frame.raw_tokens + frame.normalized_tokens
-        keys, states, state_token, self._continuation = vocab_trie(
-            spec.vocab, [token.id for token in added], spec.prefix
-        )
-        self._trie = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, states), default_value=-1
-        )
-        self._state_token = tf.constant(state_token)
+        self._trie = VocabTrie(spec.vocab, [token.id for token in added], spec.prefix)
         self._first_normalized_marker = len(frame.raw_tokens)
 
     @classmethod
@@ -283,17 +276,12 @@ class BertTextTokenizer(InGraphTokenizer):
         the trie has no edge for its next character or its word ends.
         """
         at = tf.cast(tf.where(alive)[:, 0], tf.int32)
-        state = tf.where(tf.gather(first, at), 0, self._continuation)
+        state = tf.where(tf.gather(first, at), 0, self._trie.continuation)
         best_len = tf.zeros_like(chars)
         best_id = tf.fill(tf.shape(chars), self._unk_id)
 
         def step(depth, at, state, best_len, best_id):
-            char = tf.gather(chars, at + depth)
-            keys = tf.cast(state, tf.int64) * (1 << STATE_SHIFT) + tf.cast(char, tf.int64)
-            state = self._trie.lookup(keys)
-            moved = state >= 0
-            at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
-            token = tf.gather(self._state_token, state)
+            at, state, token = self._trie.advance(at, state, tf.gather(chars, at + depth))
             is_token = token >= 0
             hit = tf.boolean_mask(at, is_token)[:, None]
             best_len = tf.tensor_scatter_nd_update(
