@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.compare_labels import compare, main, read_labels
+from benchmarks.label_memory import main as label_memory
 from benchmarks.large_file import write_large_file
 
 
@@ -52,3 +53,15 @@ def test_beam_shard_ids_match_row_numbers_and_repeated_reference_ids_are_refused
     assert (c["lost"], c["duplicated"], c["unexpected"], c["labels_identical"]) == (0, 0, 0, 3)
     _labels([0, 0], ["neg", "pos"], [0.7, 0.1]).to_parquet(tmp_path / "repeated.parquet")
     assert main([str(tmp_path / "repeated.parquet"), str(tmp_path / "ref.parquet")]) == 2
+
+
+def test_label_memory_reports_every_chunk(tmp_path, capsys):
+    data = tmp_path / "texts.parquet"
+    pd.DataFrame({"text": [f"review {i}" for i in range(10)]}).to_parquet(data)
+    assert label_memory(["--data", str(data), "--stage", "read", "--chunk-rows", "4", "--trim"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["chunk", "rows"]
+    assert [line.split()[1] for line in lines[1:]] == ["4", "8", "10"]
+    assert all(float(value) > 0 for line in lines[1:] for value in line.split()[3:5])
+    with pytest.raises(SystemExit):
+        label_memory(["--data", str(data), "--stage", "model"])  # no --run
