@@ -294,8 +294,8 @@ def _malloc_trim():
 def _return_freed_memory() -> None:
     """Hands the heap pages freed by a chunk back to the system.
 
-    glibc keeps freed pages for reuse, and the tensors of batches of many shapes leave them
-    scattered; over a long file the process would keep growing with pages it no longer uses.
+    glibc keeps freed pages for reuse; after a chunk of model calls that was tens of MB the
+    process no longer used (docs/labelling.md), and it added up over a long file.
     """
     trim = _malloc_trim()
     if trim is not None:

@@ -112,8 +112,8 @@ def plan_batches(
 
     Bucketing without shuffling (evaluation, labelling) orders the examples by bucket and cuts
     full batches across bucket edges: only the last batch is short. Cutting per bucket would
-    leave a short batch of a random size in every bucket, and each new (rows, width) shape the
-    model meets costs compute and memory for kernels tuned to it.
+    leave a short batch of a random size in every bucket, so a long labelling job kept meeting
+    new (rows, width) shapes, and its memory grew with them (docs/labelling.md).
     """
     n = len(lengths)
     rng = np.random.default_rng([seed, epoch])
