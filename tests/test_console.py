@@ -69,23 +69,37 @@ def test_verbose_shows_what_the_quiet_mode_hides(trained_run, monkeypatch):
     assert not is_verbose(False)
 
 
-def test_child_processes_print_through_the_filter(capfd):
-    """Beam's workers write to the inherited stderr: noise is dropped there, the rest kept in order."""
-    from tfbert.console import quiet_child_processes
+CHILD_LINES = ("'I0000 00:00:1795785569.347959   30042 port.cc:153] oneDNN custom operations are on.\\n'"
+               "'WARNING:root:Resource module is not available for current platform\\n'"
+               "'E0000 00:00:1795785573.188253   30018 cuda_platform.cc:52] failed call to cuInit: 303\\n'"
+               "'INFO:__main__:Logging handler created.\\n'"
+               "'WARNING:apache_beam.io.filebasedsink:Deleting 2 existing files\\n'"
+               "'Traceback (most recent call last): a real error\\n'")
 
-    child = ("import sys; sys.stderr.write("
-             "'I0000 00:00:1795785569.347959   30042 port.cc:153] oneDNN custom operations are on.\\n'"
-             "'WARNING:root:Resource module is not available for current platform\\n'"
-             "'E0000 00:00:1795785573.188253   30018 cuda_platform.cc:52] failed call to cuInit: 303\\n'"
-             "'INFO:__main__:Logging handler created.\\n'"
-             "'WARNING:apache_beam.io.filebasedsink:Deleting 2 existing files\\n'"
-             "'Traceback (most recent call last): a real error\\n')")
-    with quiet_child_processes(verbose=False, has_gpu=False):
-        subprocess.run([sys.executable, "-c", child], check=True)
-        print("ours, from this process", file=sys.stderr)
-    assert capfd.readouterr().err.splitlines() == [
+
+def _parent_with_a_child(verbose: bool) -> list[str]:
+    """What a parent process shows when it runs a chatty child, then writes a line of its own.
+
+    The parent is a real process (not pytest's captured one), so its `sys.stderr` writes to file
+    descriptor 2 as a script's does and its lines queue behind the child's in the same pipe.
+    """
+    parent = (f"import subprocess, sys\n"
+              f"from tfbert.console import quiet_child_processes\n"
+              f"child = 'import sys; sys.stderr.write(' + {CHILD_LINES!r} + ')'\n"
+              f"with quiet_child_processes(verbose={verbose}, has_gpu=False):\n"
+              f"    subprocess.run([sys.executable, '-c', child], check=True)\n"
+              f"    print('ours, from this process', file=sys.stderr)\n"
+              f"print('after the block', file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", parent], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return done.stderr.splitlines()
+
+
+def test_child_processes_print_through_the_filter():
+    """Beam's workers write to the inherited stderr: noise is dropped there, the rest kept in order."""
+    assert _parent_with_a_child(verbose=False) == [
         "WARNING:apache_beam.io.filebasedsink:Deleting 2 existing files",
-        "Traceback (most recent call last): a real error", "ours, from this process"]
-    with quiet_child_processes(verbose=True):  # -v: nothing is filtered
-        subprocess.run([sys.executable, "-c", child], check=True)
-    assert len(capfd.readouterr().err.splitlines()) == 6
+        "Traceback (most recent call last): a real error", "ours, from this process",
+        "after the block"]
+    shown = _parent_with_a_child(verbose=True)  # -v: nothing is filtered
+    assert len(shown) == 8 and shown[0].startswith("I0000 ") and shown[-1] == "after the block"
