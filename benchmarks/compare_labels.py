@@ -1,10 +1,10 @@
 """`python -m benchmarks.compare_labels`: do two labelling outputs hold the same rows and labels?
 
 Each side is an output of `scripts/predict.py` or the shards of `scripts/predict_beam.py` (a glob).
-Rows are matched by id, the first column. A Beam id of one input file, `<file>:<row>`, counts as
-its row number, so it matches `predict.py`'s default ids (row numbers). The reference's ids must
-be unique: the shared IMDb splits number each label's reviews from 0, so label those without
-`--id-column` to compare.
+Rows are matched by id, the first column, compared as text. A Beam id of one input file,
+`<file>:<row>`, counts as its row number, so it matches `predict.py`'s default ids (row numbers).
+The reference's ids must be unique: the shared IMDb splits number each label's reviews from 0, so
+label those without `--id-column` to compare.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ def read_labels(pattern: str) -> pd.DataFrame:
     paths = sorted(glob.glob(pattern))
     if not paths:
         raise ValueError(f"no file matches {pattern!r}")
-    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv,
-               ".jsonl": lambda p: pd.read_json(p, lines=True)}
+    # Text files are read as written: pandas would turn a string id "1649" into the number 1649
+    # on one side only. Every side's ids are compared as text below.
+    readers = {".parquet": pd.read_parquet,
+               ".csv": lambda p: pd.read_csv(p, dtype={0: str}, keep_default_na=False),
+               ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False)}
     frames = []
     for path in paths:
         suffix = path[path.rfind("."):]
@@ -31,9 +34,9 @@ def read_labels(pattern: str) -> pd.DataFrame:
             raise ValueError(f"{path}: expected .parquet, .csv or .jsonl")
         frames.append(readers[suffix](path))
     table = pd.concat(frames, ignore_index=True)
-    ids = table.iloc[:, 0]
-    if not pd.api.types.is_numeric_dtype(ids) and ids.astype(str).str.contains(":").all():
-        ids = ids.astype(str).str.rsplit(":", n=1).str[1].astype(int)
+    ids = table.iloc[:, 0].astype(str)
+    if ids.str.contains(":").all():
+        ids = ids.str.rsplit(":", n=1).str[1]
     return table.set_index(ids.rename("id"))
 
 

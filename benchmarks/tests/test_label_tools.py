@@ -55,6 +55,21 @@ def test_beam_shard_ids_match_row_numbers_and_repeated_reference_ids_are_refused
     assert main([str(tmp_path / "repeated.parquet"), str(tmp_path / "ref.parquet")]) == 2
 
 
+def test_string_ids_match_across_output_formats(tmp_path):
+    """Ids from a CSV input stay strings ("0042"): reading a JSONL or CSV output must keep them so."""
+    table = _labels(["0042", "17", "9"], ["neg", "pos", "neg"], [0.7, 0.1, 0.6])
+    table.to_parquet(tmp_path / "a.parquet")
+    table.to_json(tmp_path / "b.jsonl", orient="records", lines=True)
+    table.to_csv(tmp_path / "c.csv", index=False)
+    for other in ("b.jsonl", "c.csv"):
+        c = compare(read_labels(str(tmp_path / "a.parquet")), read_labels(str(tmp_path / other)))
+        assert (c["lost"], c["unexpected"], c["labels_identical"]) == (0, 0, 3), other
+    numbered = _labels([42, 17], ["neg", "pos"], [0.7, 0.1])  # a number 42 is not the text "0042"
+    numbered.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    c = compare(read_labels(str(tmp_path / "a.parquet")), read_labels(str(tmp_path / "d.jsonl")))
+    assert (c["lost"], c["unexpected"], c["labels_identical"]) == (2, 1, 1)
+
+
 def test_label_memory_reports_every_chunk(tmp_path, capsys):
     data = tmp_path / "texts.parquet"
     pd.DataFrame({"text": [f"review {i}" for i in range(10)]}).to_parquet(data)
