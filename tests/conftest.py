@@ -36,9 +36,18 @@ def write_vocab(folder: Path) -> Path:
 
 
 def save_tiny_bert(folder: Path, num_labels: int = 2, max_positions: int = 64,
-                   dropout: float = 0.1) -> Path:
-    """Writes a 2-layer, hidden-16 random BERT classifier and its tokenizer in save_pretrained form."""
+                   dropout: float = 0.1, seed: int = 0) -> Path:
+    """Writes a 2-layer, hidden-16 random BERT classifier and its tokenizer in save_pretrained form.
+
+    The weights come from `seed`: unseeded, they depended on which tests had drawn random numbers
+    first, so each pytest-xdist worker fine-tuned a different model, and one of them once left
+    "the movie was awful" at 0.502 positive.
+    """
     from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
+
+    from tfbert.keras import keras
+
+    keras.utils.set_random_seed(seed)  # Keras initialisers draw from Python's and NumPy's generators
 
     tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder)), do_lower_case=True)
     config = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2,
