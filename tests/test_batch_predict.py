@@ -62,9 +62,9 @@ class CountingClassifier:
     def __init__(self, inner):
         self.inner, self.label_names, self.largest = inner, inner.label_names, 0
 
-    def predict_proba(self, texts):
+    def predict_proba(self, texts, on_batch=None):
         self.largest = max(self.largest, len(texts))
-        return self.inner.predict_proba(texts)
+        return self.inner.predict_proba(texts, on_batch)
 
 
 @pytest.fixture(scope="module")
@@ -174,13 +174,41 @@ def test_finished_output_is_kept_and_other_settings_are_refused(classifier, tmp_
         predict_file(classifier, LabelFileConfig(str(source), str(tmp_path / "out2.parquet")), "tiny")
 
 
+def test_progress_moves_with_every_model_batch(trained_run, tmp_path, monkeypatch):
+    """A chunk can take minutes on a CPU: the progress line is fed per batch, not per chunk."""
+    from tfbert import batch_predict
+    from tfbert.exported import ExportedClassifier
+
+    frame = _reviews(100, seed=12)
+    frame.loc[[7, 60], "text"] = ""  # skipped rows count as done, without a model batch
+    source = _write(frame, tmp_path / "reviews.parquet")
+    export = trained_run.run_dir / "export" / "classifier" / "1"
+    fed, original = [], batch_predict._Progress.update
+
+    def recording(self, rows, final=False):
+        fed.append(rows)
+        original(self, rows, final)
+
+    monkeypatch.setattr(batch_predict._Progress, "update", recording)
+    for name, model in (("run", Classifier.from_run(trained_run.run_dir, batch_size=8)),
+                        ("export", ExportedClassifier(export, batch_size=8))):
+        fed.clear()
+        predict_file(model, LabelFileConfig(str(source), str(tmp_path / f"{name}.parquet"),
+                                            chunk_rows=60), "tiny")
+        assert sum(fed) == 100, (name, fed)
+        assert max(fed) <= 8 and len(fed) >= 98 // 8 + 2, (name, fed)  # batches, then the skips
+        calls = []
+        model.predict_proba(frame["text"].tolist()[:20], on_batch=calls.append)
+        assert sum(calls) == 20 and len(calls) > 1, (name, calls)
+
+
 def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
     """Python allocations while labelling a file do not grow with it: 4x the rows, same peak."""
 
     class Constant:
         label_names = ("negative", "positive")
 
-        def predict_proba(self, texts):
+        def predict_proba(self, texts, on_batch=None):
             return np.full((len(texts), 2), 0.5, np.float32)
 
     rng = random.Random(0)

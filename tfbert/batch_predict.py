@@ -303,7 +303,7 @@ def _return_freed_memory() -> None:
 
 
 def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConfig,
-                 utf8_before: int, utf8: _Utf8Counter) -> tuple[pd.DataFrame, dict]:
+                 utf8_before: int, utf8: _Utf8Counter, on_batch) -> tuple[pd.DataFrame, dict]:
     ids = frame[cfg.id_column] if cfg.id_column else pd.Series(np.arange(start, start + len(frame)))
     texts = frame[cfg.text_column].to_numpy()
     missing = np.array([not isinstance(t, str) for t in texts], dtype=bool)
@@ -313,7 +313,7 @@ def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConf
         raise DataError(f"{cfg.input}: row {row} (from 0) has {'no' if missing.any() else 'an empty'} "
                         "text; fix it or drop --strict to skip such rows")
     keep = ~(missing | empty)
-    probabilities = classifier.predict_proba(list(texts[keep])) if keep.any() else \
+    probabilities = classifier.predict_proba(list(texts[keep]), on_batch=on_batch) if keep.any() else \
         np.zeros((0, len(classifier.label_names)), np.float32)
     best = probabilities.argmax(axis=-1) if len(probabilities) else np.zeros((0,), np.int64)
     table = pd.DataFrame({cfg.id_column or "row": ids.to_numpy()[keep],
@@ -345,8 +345,8 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     """Labels `cfg.input` chunk by chunk into `cfg.output`, continuing an interrupted job.
 
     Args:
-        classifier: anything with `predict_proba(texts)` and `label_names` (a run's
-            `Classifier` or an `ExportedClassifier`).
+        classifier: anything with `predict_proba(texts, on_batch=...)` and `label_names` (a
+            run's `Classifier` or an `ExportedClassifier`); `on_batch` drives the progress line.
         cfg: the file, its columns and the output.
         model_key: identifies the model, so a job is never continued with another one.
     Raises:
@@ -382,12 +382,14 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     for frame in _frames(source, columns, cfg.chunk_rows, utf8, start):
         if not len(frame):
             continue
-        table, meta = _label_chunk(frame.reset_index(drop=True), start, classifier, cfg, before, utf8)
+        # Progress moves with every model batch: a chunk can take minutes on a CPU.
+        table, meta = _label_chunk(frame.reset_index(drop=True), start, classifier, cfg, before, utf8,
+                                   progress.update)
         before = utf8.count
         _commit(parts, start, start + len(frame), table, meta)
         summary.add(meta)
         start += len(frame)
-        progress.update(len(frame))
+        progress.update(len(frame) - meta["labelled"])  # the skipped rows are done too
         del frame, table
         _return_freed_memory()
     progress.update(0, final=True)

@@ -6,7 +6,7 @@ here because this is the lightest module that returns it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +74,12 @@ class ExportedClassifier:
         length = getattr(loaded, "max_length", None)
         self.max_length = int(length.numpy()) if length is not None else None
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape `[len(texts), num_labels]`, in input order."""
+    def predict_proba(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+                      ) -> np.ndarray:
+        """Class probabilities, shape `[len(texts), num_labels]`, in input order.
+
+        `on_batch(n)` is called after each signature call with its number of texts (progress).
+        """
         if isinstance(texts, str):
             raise TypeError("pass a list of texts, not one string")
         result = np.zeros((len(texts), len(self.label_names)), np.float32)
@@ -84,6 +88,8 @@ class ExportedClassifier:
             rows = order[start:start + self.batch_size]
             chunk = tf.constant([texts[i] for i in rows], tf.string)
             result[rows] = self._signature(text=chunk)["probabilities"].numpy()
+            if on_batch is not None:
+                on_batch(len(rows))
         return result
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:

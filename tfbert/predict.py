@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +26,12 @@ def make_logits_fn(model):
     return logits_fn
 
 
-def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: str | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: str | None = None,
+                   on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Runs the model over `(features, labels)` batches; returns (logits, labels) as NumPy.
 
-    `progress` names a progress bar (batches done, time left) for passes long enough to need one.
+    `progress` names a progress bar (batches done, time left) for passes long enough to need one;
+    `on_batch` is told the number of texts of each batch done (a caller's own progress line).
     """
     logits_fn = logits_fn or make_logits_fn(model)
     all_logits, all_labels = [], []
@@ -46,6 +47,8 @@ def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: st
         all_labels.append(labels.numpy())
         if bar is not None:
             bar.add(1)
+        if on_batch is not None:
+            on_batch(len(all_logits[-1]))
     if not all_logits:
         return np.zeros((0, model.config.num_labels), np.float32), np.zeros((0,), np.int64)
     return np.concatenate(all_logits), np.concatenate(all_labels)
@@ -79,8 +82,9 @@ class Classifier:
         return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
                    max_length, batch_size, truncation, head_tokens, folder.temperature())
 
-    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Float32 logits, shape `[len(texts), num_labels]`."""
+    def predict_logits(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+                       ) -> np.ndarray:
+        """Float32 logits, shape `[len(texts), num_labels]`; `on_batch` as in `predict_logits`."""
         if isinstance(texts, str):
             raise TypeError("pass a list of texts, not one string")
         if len(texts) == 0:
@@ -95,14 +99,19 @@ class Classifier:
         dataset = make_dataset(ordered, self.batch_size, self.tokenizer.pad_token_id or 0,
                                bucketing=True)
         progress = f"Classifying {len(texts)} texts" if many else None
-        logits, _ = predict_logits(self.model, dataset, self._logits_fn, progress)
+        logits, _ = predict_logits(self.model, dataset, self._logits_fn, progress, on_batch)
         restored = np.empty_like(logits)
         restored[order] = logits
         return restored
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape `[len(texts), num_labels]`."""
-        return softmax(self.predict_logits(texts) / self.temperature)
+    def predict_proba(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+                      ) -> np.ndarray:
+        """Class probabilities, shape `[len(texts), num_labels]`.
+
+        `on_batch(n)` is called after each model batch with its number of texts, so a long call
+        can show progress.
+        """
+        return softmax(self.predict_logits(texts, on_batch) / self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Label and per-class probabilities for each text, in input order."""
