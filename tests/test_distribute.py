@@ -70,7 +70,10 @@ def test_mirrored_over_two_cpus_matches_one_device(no_dropout_model):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == {"one-device": 1, "mirrored": 2}
     assert result["moved"] > 1e-3  # the step really changed the weights
-    assert result["diff"] < 1e-5, result
+    # One Adam step moves each weight by about lr * g / (|g| + eps); where a gradient is near zero,
+    # the float order of the cross-replica sum shifts that a little. Replicas that skipped the
+    # all-reduce would each follow half the batch and differ by about the step itself.
+    assert result["diff"] < 0.01 * result["moved"], result
 
 
 def _free_ports(n: int) -> list[int]:
