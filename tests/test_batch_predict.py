@@ -202,6 +202,19 @@ def test_progress_moves_with_every_model_batch(trained_run, tmp_path, monkeypatc
         assert sum(calls) == 20 and len(calls) > 1, (name, calls)
 
 
+def test_a_caller_with_its_own_progress_gets_no_second_bar(classifier, capsys):
+    """Past 10,000 texts `Classifier` shows progress bars, unless `on_batch` shows the caller's."""
+    texts = ["a good film", "dull"] * 5_001
+    capsys.readouterr()
+    plain = classifier.predict_logits(texts)
+    assert "Classifying 10002 texts" in capsys.readouterr().out
+    calls = []
+    fed = classifier.predict_logits(texts, on_batch=calls.append)
+    assert "Classifying" not in capsys.readouterr().out
+    assert sum(calls) == len(texts)
+    np.testing.assert_allclose(fed, plain, atol=1e-5)
+
+
 def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
     """Python allocations while labelling a file do not grow with it: 4x the rows, same peak."""
 

@@ -90,7 +90,8 @@ class Classifier:
         if len(texts) == 0:
             return np.zeros((0, len(self.label_names)), np.float32)
         frame = pd.DataFrame({"text": list(texts), "label": 0})
-        many = len(texts) > 10_000  # long enough to want progress bars
+        # Long enough to want progress bars, unless the caller shows its own through `on_batch`.
+        many = on_batch is None and len(texts) > 10_000
         tokenized = tokenize_frame(frame, self.tokenizer, self.max_length,
                                    truncation=self.truncation, head_tokens=self.head_tokens,
                                    show_progress=many)
