@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from tfbert.text_tokenizer import InGraphTokenizer
+from tfbert.tokenizers import InGraphTokenizer
 
 USAGE = """example:
     python -m benchmarks.tokenizer_parity --model ../shared/models/all-MiniLM-L6-v2 \\
@@ -112,7 +112,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Checks the in-graph tokenizer against the Hugging Face fast tokenizer on a "
                     "parquet of texts.")
     parser.add_argument("--model", required=True,
-                        help="folder of a fast tokenizer (WordPiece or byte-level BPE)")
+                        help="folder of a fast tokenizer (WordPiece, byte-level BPE or Unigram)")
     parser.add_argument("--data", required=True, help="parquet file with a text column")
     parser.add_argument("--column", default="text")
     parser.add_argument("--limit", type=int, default=None, help="only the first N texts")
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     from transformers import AutoTokenizer
 
-    from tfbert.export import in_graph_tokenizer
+    from tfbert.tokenizers import in_graph_tokenizer
 
     texts = pd.read_parquet(args.data, columns=[args.column])[args.column].tolist()
     texts = texts[: args.limit] if args.limit else texts

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 USAGE = """example (after benchmarks.train_tokenizer):
-    python -m benchmarks.tokenizer_serving --tokenizer /tmp/bpe-imdb \\
+    python -m benchmarks.tokenizer_serving --tokenizer saved_models/tok-bpe \\
         --data ../shared/data/imdb/test.parquet --max-length 512"""
 ARCHITECTURES = {"RobertaTokenizerFast": "roberta", "XLMRobertaTokenizerFast": "xlm-roberta",
                  "AlbertTokenizerFast": "albert", "MPNetTokenizerFast": "mpnet",
@@ -42,7 +42,7 @@ def tokenizer_bytes(tokenizer, max_length: int, folder: Path) -> int:
     """Size on disk of a SavedModel holding only the in-graph tokenizer."""
     import tensorflow as tf
 
-    from tfbert.export import in_graph_tokenizer
+    from tfbert.tokenizers import in_graph_tokenizer
 
     module = tf.Module()
     module.tokenizer = in_graph_tokenizer(tokenizer, max_length)

@@ -9,16 +9,17 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tokenizer_builders import train_byte_level_bpe, train_unigram
 from tokenizer_cases import HARD_TEXTS, expected_ids
 from transformers import BertTokenizerFast
 
-from benchmarks.train_tokenizer import train_byte_level_bpe, train_unigram
-from tfbert.byte_level_bpe import ByteLevelBpeTokenizer
 from tfbert.config import DataConfig
-from tfbert.data import DataError, decode_utf8, load_splits
-from tfbert.features import keep_head_and_tail
-from tfbert.unigram import UnigramTextTokenizer
-from tfbert.wordpiece import BertTextTokenizer
+from tfbert.data import DataError, load_splits
+from tfbert.tables import Utf8Counter
+from tfbert.tokenizers.byte_level_bpe import ByteLevelBpeTokenizer
+from tfbert.tokenizers.truncation import keep_head_and_tail
+from tfbert.tokenizers.unigram import UnigramTextTokenizer
+from tfbert.tokenizers.wordpiece import BertTextTokenizer
 
 MAX_LENGTH = 24
 HEAD_TOKENS = 5
@@ -98,7 +99,8 @@ def test_other_families_on_any_unicode(other_family, texts):
 @settings(max_examples=100, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_any_bytes_decode_without_error(data):
-    text, bad = decode_utf8(data)
+    counter = Utf8Counter()
+    text, bad = data.decode("utf-8", errors=counter.name), counter.count
     assert text == data.decode("utf-8", errors="replace")
     assert text.count("\ufffd") == bad + data.decode("utf-8", errors="ignore").count("\ufffd")
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import tensorflow as tf
 
-from tfbert.features import keep_head_and_tail
+from tfbert.tokenizers.truncation import keep_head_and_tail
 
 HARD_TEXTS = [
     "Hello, world! The movie was GREAT.",
@@ -34,6 +35,27 @@ HARD_TEXTS = [
     "unaffableunaffable unaffables",
     "private\ue000use \U000e0001tag \ufffdreplacement",
 ]
+# What the byte-level split, Metaspace, the normalizers and <mask>'s lstrip treat specially.
+EXTRA_TEXTS = [
+    "hello <mask> world<mask>x", "  <mask>  a", "<mask>", "a <mask>\t<mask> b",
+    "it's 'sand ''s x\n y é a  b\n\nc", "'re 'Re 'll 'lL y'all we've I'm he'd", "'s", "''",
+    " ", "x  ", "  leading and trailing  ", "<s>a</s> <pad> <unk>", "a\u3000b\u00a0c\u2028d",
+    "numbers 1,000.5 ٣٤ ½ ⅷ 10th", "mixed ab12cd!?ef", "\n\n\n", "tab\t\tx",
+    "hello <mask> world [MASK] x", "  lead  trail  ", "``x'' '''y''' ````", "", "\u2581",
+    "<unk>x<pad>", "e\u0301 \u0301 caf\u00e9 İstanbul ﬁne", "tabs\t\tand\n\nlines", "中文字中文字",
+    "the movie was great", "unknown ☃ ⛄ runs ☃☃☃ here",
+    "hello <mask> world", "  <mask>", "a<mask>b <MASK>",
+]
+INVALID_UTF8 = [b"caf\xe9 \xff ok", b"\xed\xa0\x80 surrogate", b"cut \xe2\x82", b"over\xc0\xaflong"]
+WORDS = ("the movie was great but the plot wasn't that good and I'd say it's a 7/10 "
+         "film actors story scene character really quite bad awful boring loved brilliant").split()
+
+
+def corpus(n: int, seed: int = 0) -> list[str]:
+    """`n` made-up reviews plus the hard texts: what the tests' tokenizers are trained on."""
+    rng = random.Random(seed)
+    made = [" ".join(rng.choices(WORDS, k=rng.randint(3, 30))) + rng.choice(".!?") for _ in range(n)]
+    return made + HARD_TEXTS * 5
 
 
 def rows(encoded: dict[str, tf.Tensor]) -> list[list[int]]:
@@ -69,12 +91,10 @@ def assert_same(reference, encode: Callable, texts: Sequence[str], max_length: i
     assert not encoded["token_type_ids"].numpy().any()
 
 
-
-def imdb_texts(imdb_dir: Path, n_train: int, n_test: int) -> tuple[list[str], list[str]]:
-    """Reviews to train a tokenizer on, and test reviews it did not see (fixed samples)."""
+def imdb_sample(imdb_dir: Path, split: str, n: int) -> list[str]:
+    """A fixed sample of `n` reviews of the IMDb `split` (rows are sorted by label)."""
     import pandas as pd
 
-    train = pd.read_parquet(imdb_dir / "train.parquet", columns=["text"])["text"]
-    test = pd.read_parquet(imdb_dir / "test.parquet", columns=["text"])["text"]
-    return (train.sample(n=n_train, random_state=3).tolist(),
-            test.sample(n=n_test, random_state=7).tolist())
+    seed = {"train": 3, "test": 7}[split]
+    texts = pd.read_parquet(imdb_dir / f"{split}.parquet", columns=["text"])["text"]
+    return texts.sample(n=n, random_state=seed).tolist()

@@ -9,7 +9,7 @@ from benchmarks.tokenizer_parity import (
     mismatch_category,
 )
 from tests.conftest import write_vocab
-from tfbert.wordpiece import BertTextTokenizer
+from tfbert.tokenizers.wordpiece import BertTextTokenizer
 
 
 def test_first_difference_is_the_shorter_length_when_one_is_a_prefix():
@@ -41,3 +41,17 @@ def test_report_counts_agreement_and_locates_the_first_difference(tmp_path):
 def test_mismatches_are_grouped_by_their_least_ordinary_character():
     mismatch = Mismatch(index=0, position=1, expected=[], got=[], context="a caf\u00e9\u200b here")
     assert mismatch_category(mismatch) == "U+00E9 Ll LATIN SMALL LETTER E WITH ACUTE"
+
+
+def test_train_tokenizer_trains_each_family_with_the_tests_trainers(tmp_path, capsys):
+    import pandas as pd
+
+    from benchmarks.train_tokenizer import FAMILY_NAMES, family_trainers, main
+
+    assert sorted(family_trainers()) == sorted(FAMILY_NAMES)
+    texts = ["the film was good", "the film was bad", "a great film", "an awful plot"] * 20
+    pd.DataFrame({"text": texts}).to_parquet(tmp_path / "train.parquet")
+    output = tmp_path / "tok-bpe"
+    assert main(["--family", "byte-level-bpe", "--data", str(tmp_path / "train.parquet"),
+                 "--vocab-size", "300", "--output", str(output)]) == 0
+    assert (output / "tokenizer.json").exists() and "trained a byte-level-bpe" in capsys.readouterr().out

@@ -15,30 +15,23 @@ how BPE merges are learned; the build checks it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tfbert.text_tokenizer import (
-    BLOCK,
-    BLOCK_BITS,
-    SURROGATES,
-    UNICODE_END,
-    Frame,
-    InGraphTokenizer,
-    backend_config,
-    code_point_chunks,
+from tfbert.tokenizers.base import InGraphTokenizer
+from tfbert.tokenizers.graph_ops import (
     every_other_in_runs,
     insert_before,
-    read_frame,
-    require,
     segment_links,
     shift_left,
     shift_right,
-    two_level,
     utf8_bytes,
 )
+from tfbert.tokenizers.tokenizer_json import Frame, backend_config, read_frame, require
+from tfbert.tokenizers.unicode_tables import SURROGATES, UNICODE_END, CodePointTable, code_point_chunks
 
 _LETTER, _NUMBER, _OTHER, _SPACE, _MARKER, _END = 0, 1, 2, 3, 4, 5  # classes of the split
 _PROBES = {_OTHER: ("!", "a"), _LETTER: ("a", "1"), _NUMBER: ("1", "a")}  # anchor, separator
@@ -116,9 +109,7 @@ def _read_spec(tokenizer: Any) -> tuple[_Spec, Frame]:
     return spec, frame
 
 
-_CLASS_CACHE: dict[str, np.ndarray] = {}
-
-
+@functools.cache
 def _split_classes() -> np.ndarray:
     """Class of every code point under GPT-2's pattern, read from the ByteLevel pre-tokenizer.
 
@@ -127,8 +118,6 @@ def _split_classes() -> np.ndarray:
     """
     from tokenizers import pre_tokenizers
 
-    if "byte_level" in _CLASS_CACHE:
-        return _CLASS_CACHE["byte_level"]
     pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     classes = np.full(UNICODE_END, _SPACE, np.int32)
     for cps in code_point_chunks():
@@ -140,7 +129,6 @@ def _split_classes() -> np.ndarray:
             cps = np.delete(cps, whole)
             if not len(cps):
                 break
-    _CLASS_CACHE["byte_level"] = classes
     return classes
 
 
@@ -151,15 +139,10 @@ class ByteLevelBpeTokenizer(InGraphTokenizer):
 
     def __init__(self, spec: _Spec, frame: Frame, classes: np.ndarray, max_length: int,
                  head_tokens: int | None = None, name: str | None = None) -> None:
-        super().__init__(frame, max_length, head_tokens, name)
-        size = -(-UNICODE_END // BLOCK) * BLOCK
-        padded = np.concatenate([classes, np.full(size - UNICODE_END, _SPACE, np.int32)])
-        index, data = two_level(padded)
-        self._block_index, self._block_data = tf.constant(index), tf.constant(data)
+        super().__init__(frame, max_length, head_tokens, name=name)
+        self._split_class = CodePointTable(classes, beyond=_MARKER)
         self._byte_ids = tf.constant(spec.byte_ids.astype(np.int32))
-        added = frame.raw_tokens + frame.normalized_tokens
-        self._marker_ids = tf.constant([t.id for t in added] or [0], tf.int32)
-        self._first_normalized_marker = len(frame.raw_tokens)
+        self._marker_ids = tf.constant(frame.added_ids or [0], tf.int32)
         self._add_prefix_space = spec.add_prefix_space
         self._id_span = spec.id_span
         ranks = np.arange(len(spec.merge_keys), dtype=np.int64)
@@ -185,29 +168,18 @@ class ByteLevelBpeTokenizer(InGraphTokenizer):
         spec, frame = _read_spec(tokenizer)
         return cls(spec, frame, _split_classes(), max_length, head_tokens)
 
-    def _encode_batch(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
-        n_rows = tf.shape(texts)[0]
-        chars, rows = self._decode(texts)
-        chars, rows = self._mark_added(chars, rows, self._raw_patterns, 0)
-        chars, rows = self._mark_added(chars, rows, self._normalized_patterns,
-                                       self._first_normalized_marker)
+    def _pre_tokenize(self, chars: tf.Tensor, rows: tf.Tensor
+                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """ByteLevel: a space before each segment with add_prefix_space, then GPT-2's pattern."""
         if self._add_prefix_space:
             chars, rows = self._prefix_space(chars, rows)
-        starts = self._split(chars, rows)
-        piece = tf.cumsum(tf.cast(starts, tf.int32)) - 1
-        piece_rows = tf.boolean_mask(rows, starts)
-        keep = tf.gather(self._reachable(piece_rows, n_rows), piece)
-        chars, piece = tf.boolean_mask(chars, keep), tf.boolean_mask(piece, keep)
-        symbols, piece = self._bytes(chars, piece)
-        symbols, piece = self._merge(symbols, piece, tf.size(piece_rows))
-        return self._assemble(symbols, tf.gather(piece_rows, piece), n_rows)
+        return chars, rows, self._split(chars, rows)
 
-    def _classes(self, chars: tf.Tensor) -> tf.Tensor:
-        marker = chars >= UNICODE_END
-        safe = tf.where(marker, 0, chars)
-        block = tf.gather(self._block_index, tf.bitwise.right_shift(safe, BLOCK_BITS))
-        offset = tf.bitwise.bitwise_and(safe, BLOCK - 1)
-        return tf.where(marker, _MARKER, tf.gather(self._block_data, block * BLOCK + offset))
+    def _model(self, chars: tf.Tensor, piece: tf.Tensor, n_pieces: tf.Tensor
+               ) -> tuple[tf.Tensor, tf.Tensor]:
+        """The bytes of every piece as symbols, merged by rank."""
+        symbols, piece = self._bytes(chars, piece)
+        return self._merge(symbols, piece, n_pieces)
 
     def _prefix_space(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """A space before every segment that does not start with one (add_prefix_space)."""
@@ -216,7 +188,7 @@ class ByteLevelBpeTokenizer(InGraphTokenizer):
 
     def _split(self, chars: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
         """Where each piece of GPT-2's pattern starts."""
-        cls = self._classes(chars)
+        cls = self._split_class.lookup(chars)
         linked = segment_links(chars, rows)
         linked_next = shift_left(linked, False)
         before = tf.where(linked, shift_right(cls, _END), _END)
