@@ -8,8 +8,8 @@ import sys
 
 from benchmarks.report import format_report
 from benchmarks.settings import BASE_ROWS, BenchmarkConfig
+from tfbert.cli.console import is_verbose, setup_logging, start_tensorflow
 from tfbert.config import PRECISIONS
-from tfbert.console import is_verbose, setup_logging, start_tensorflow
 
 DEFAULTS = BenchmarkConfig(model="", data="")  # the one source of every default below
 TORCH_PYTHON_ENV = "TFBERT_TORCH_PYTHON"

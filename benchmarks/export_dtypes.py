@@ -16,18 +16,19 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.serving import _time_interleaved
-from tfbert.console import setup_logging, start_tensorflow
+from tfbert.cli.console import setup_logging, start_tensorflow
 
 
 def _export(run: Path, dtype: str, base: Path, max_length: int | None):
     """The run's serving module built as export_run does, written and loaded back as TF Serving would."""
     import tensorflow as tf
 
-    from tfbert.export import build_run_module, write_version
     from tfbert.model import precision_policy
     from tfbert.run_folder import open_run_folder
+    from tfbert.serving.export import build_run_module, write_version
 
-    module = build_run_module(open_run_folder(run), dtype, max_length=max_length)
+    folder = open_run_folder(run)
+    module = build_run_module(folder, folder.config(), dtype, max_length=max_length)
     with precision_policy(dtype):
         path = write_version(module, base / dtype, 1, "classifier")
     return tf.saved_model.load(str(path)).signatures["serving_default"]

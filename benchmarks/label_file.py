@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfbert.console import setup_logging, start_tensorflow
+from tfbert.cli.console import setup_logging, start_tensorflow
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     start_tensorflow()
-    from tfbert.batch_predict import predict_file
     from tfbert.config import LabelFileConfig
+    from tfbert.labelling.file_job import predict_file
     from tfbert.predict import Classifier
 
     classifier = Classifier.from_run(args.run, batch_size=args.batch_size)

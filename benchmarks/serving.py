@@ -14,9 +14,10 @@ from benchmarks.sample import load_sample
 from benchmarks.settings import BenchmarkConfig
 from tfbert.config import DEFAULT_EXPORT_NAME
 from tfbert.data import LabelSet
-from tfbert.export import build_serving_module, write_version
 from tfbert.model import build_model, load_tokenizer, precision_policy
 from tfbert.run_folder import RunFolder
+from tfbert.serving.export import write_version
+from tfbert.serving.module import build_serving_module
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def measure_serving(cfg: BenchmarkConfig) -> dict:
                 version_dir = resolve_version_dir(cfg.export_dir)
                 run = RunFolder(version_dir.parents[2] if len(version_dir.parents) > 2 else version_dir)
                 tokenizer_source = str(run.path) if (run.path / "tokenizer.json").exists() else cfg.model
-                max_length = run.text_cut()[0] if run.run_config.exists() else cfg.max_length
+                max_length = run.config().data.max_length if run.run_config.exists() else cfg.max_length
             else:
                 version_dir = export_pretrained(cfg.model, names, cfg.max_length, Path(tmp))
                 tokenizer_source, max_length = cfg.model, cfg.max_length

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tfbert.cli import demo_main  # noqa: E402
+from tfbert.cli.demo import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(demo_main())
+    sys.exit(main())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -74,19 +76,43 @@ def toy_reviews(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> Path:
+    """A folder that `build` fills once per test session, whichever pytest-xdist worker asks first.
+
+    The workers share the parent of their temporary folders; a file lock makes the others wait
+    for the first build, then they all read the same files (which tests must not change: copy
+    them first, as `run_copy` does).
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / "built-once" / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".complete").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+    return built_once(tmp_path_factory, "tiny_bert", save_tiny_bert)
+
+
+def write_toy_data(folder: Path) -> None:
+    """train.csv / validation.csv / test.csv with string labels."""
+    toy_reviews(320, seed=1).to_csv(folder / "train.csv", index=False)
+    toy_reviews(40, seed=2).to_csv(folder / "validation.csv", index=False)
+    toy_reviews(40, seed=3).to_csv(folder / "test.csv", index=False)
 
 
 @pytest.fixture(scope="session")
 def toy_data_dir(tmp_path_factory) -> Path:
-    """train.csv / validation.csv / test.csv with string labels."""
-    folder = tmp_path_factory.mktemp("toy_data")
-    toy_reviews(320, seed=1).to_csv(folder / "train.csv", index=False)
-    toy_reviews(40, seed=2).to_csv(folder / "validation.csv", index=False)
-    toy_reviews(40, seed=3).to_csv(folder / "test.csv", index=False)
-    return folder
+    return built_once(tmp_path_factory, "toy_data", write_toy_data)
 
 
 SHARED_FIXTURES = ("shared_model_dir", "shared_imdb_dir")
@@ -122,17 +148,27 @@ def shared_imdb_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
-    """A tiny model fine-tuned on the toy reviews, with its default export (version 1)."""
-    from tfbert import train
+    """A tiny model fine-tuned on the toy reviews, with its default export (version 1).
 
-    cfg = RunConfig(
-        data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
-        model=ModelConfig(name_or_path=str(tiny_model_dir)),
-        train=TrainConfig(epochs=5, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0,
-                          early_stopping_patience=None),
-        output=OutputConfig(output_dir=str(tmp_path_factory.mktemp("runs")), run_name="tiny"),
-    )
-    return train.run(cfg)
+    Trained once per session for every worker; read-only (copy it with `run_copy` to change it).
+    """
+    from tfbert.cli.train import train_and_export
+    from tfbert.files import read_json
+    from tfbert.train import RunResult
+
+    def train(folder: Path) -> None:
+        train_and_export(RunConfig(
+            data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
+            model=ModelConfig(name_or_path=str(tiny_model_dir)),
+            train=TrainConfig(epochs=5, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0,
+                              early_stopping_patience=None),
+            output=OutputConfig(output_dir=str(folder), run_name="tiny"),
+        ))
+
+    run_dir = built_once(tmp_path_factory, "trained_run", train) / "tiny"
+    metrics = read_json(run_dir / "metrics.json")
+    history = pd.read_csv(run_dir / "history.csv").to_dict(orient="list")
+    return RunResult(run_dir, metrics, history, metrics["seconds_this_process"])
 
 
 @pytest.fixture

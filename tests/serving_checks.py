@@ -75,7 +75,7 @@ def fine_tune_export_and_compare(checkpoint: Path, data_dir: Path, out_dir: Path
     from tokenizer_cases import expected_ids
     from transformers import AutoTokenizer
 
-    from tfbert import train
+    from tfbert.cli.train import train_and_export
     from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
 
     cfg = RunConfig(
@@ -84,7 +84,7 @@ def fine_tune_export_and_compare(checkpoint: Path, data_dir: Path, out_dir: Path
         train=TrainConfig(epochs=1, batch_size=32, early_stopping_patience=None),
         output=OutputConfig(output_dir=str(out_dir), run_name="family"),
     )
-    result = train.run(cfg)
+    result = train_and_export(cfg)
     export = result.run_dir / "export" / "classifier" / "1"
     assert f"tokenized in the graph ({family})" in (export.parent / "README.md").read_text()
     loaded = tf.saved_model.load(str(export))

@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 from conftest import REPO, toy_reviews
 
-from tfbert.batch_predict import predict_file
-from tfbert.cli import ExitCode, predict_main
+from tfbert.cli.predict import main as predict_main
 from tfbert.config import LabelFileConfig
 from tfbert.data import DataError
+from tfbert.errors import ExitCode
+from tfbert.labelling.file_job import predict_file
 from tfbert.predict import Classifier
 from tfbert.run_folder import RunFolderError
 
@@ -120,7 +121,7 @@ def test_bad_rows_are_counted_and_skipped_or_fatal_with_strict(classifier, tmp_p
     assert summary.invalid_utf8 == 2
     assert _read(output)["row"].tolist() == [0, 3, 4]
     assert "2 empty text (ids 1, 2)" in summary.describe()
-    with pytest.raises(DataError, match=r"invalid UTF-8 bytes \(b'\\xe9'\)"):
+    with pytest.raises(DataError, match=r"2 invalid UTF-8 byte sequences \(the first b'\\xe9'\)"):
         predict_file(classifier, LabelFileConfig(str(source), str(tmp_path / "strict.jsonl"),
                                                  strict=True), "tiny")
     clean = tmp_path / "clean.txt"
@@ -176,8 +177,8 @@ def test_finished_output_is_kept_and_other_settings_are_refused(classifier, tmp_
 
 def test_progress_moves_with_every_model_batch(trained_run, tmp_path, monkeypatch):
     """A chunk can take minutes on a CPU: the progress line is fed per batch, not per chunk."""
-    from tfbert import batch_predict
-    from tfbert.exported import ExportedClassifier
+    from tfbert.labelling import file_job as batch_predict
+    from tfbert.serving.exported import ExportedClassifier
 
     frame = _reviews(100, seed=12)
     frame.loc[[7, 60], "text"] = ""  # skipped rows count as done, without a model batch
@@ -248,6 +249,7 @@ def _label_command(run_dir: Path, source: Path, output: Path) -> list[str]:
             "--chunk-rows", "40"]
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_labels_every_row_exactly_once(trained_run, classifier, tmp_path):
     frame = _reviews(6_000, seed=9)
     source = _write(frame, tmp_path / "reviews.csv")
@@ -261,6 +263,13 @@ def test_kill_9_then_rerun_labels_every_row_exactly_once(trained_run, classifier
         assert process.poll() is None, process.stderr.read()[-3000:]
         assert time.monotonic() < deadline, "no progress"
         time.sleep(0.02)
+    # A second job on the same output while the first is alive stops at once, naming it.
+    second = subprocess.run(_label_command(trained_run.run_dir, source, output), cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == ExitCode.RUN_FOLDER, second.stderr[-3000:]
+    assert f"{output} is being written by another labelling job that is still running" \
+        in second.stderr
+    assert "Traceback" not in second.stderr and process.poll() is None
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not output.exists(), "no output under the final name before the job is whole"
@@ -283,7 +292,7 @@ def test_export_labels_the_file_without_transformers(trained_run, classifier, tm
     export = trained_run.run_dir / "export" / "classifier" / "1"
     output = tmp_path / "by_export.csv"
     code = ("import sys; sys.modules['transformers'] = None; "  # any import of it now fails
-            "from tfbert.cli import predict_main; "
+            "from tfbert.cli.predict import main as predict_main; "
             f"code = predict_main(['--export', {str(export)!r}, '--input', {str(source)!r}, "
             f"'--output', {str(output)!r}, '--chunk-rows', '50']); "
             "assert 'tfbert.model' not in sys.modules; sys.exit(code)")

@@ -18,13 +18,14 @@ from conftest import REPO, toy_reviews
 
 from tfbert.config import BeamPredictConfig
 from tfbert.errors import DataError, ExportError
-from tfbert.predict_beam import read_label_names, run
+from tfbert.labelling.beam import read_label_names, run
+from tfbert.labelling.columns import output_columns
 
 # The DirectRunner first tries Prism, which downloads a binary, then falls back to the FnApiRunner
 # for this pipeline; naming that runner keeps the tests off the network.
 RUNNER = "--runner=FnApiRunner"
 BLOCKED = ("transformers", "tensorflow_hub", "tfbert.train", "tfbert.model", "tfbert.data",
-           "tfbert.features", "tfbert.export", "tfbert.predict")
+           "tfbert.features", "tfbert.serving.export", "tfbert.predict")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def _read_output(prefix: Path, fmt: str) -> pd.DataFrame:
     shards = sorted(prefix.parent.glob(f"{prefix.name}-*.{fmt}"))
     assert shards, f"no {fmt} shards under {prefix}"
     read = {"parquet": pd.read_parquet, "jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
-            "csv": lambda p: pd.read_csv(p, dtype={"id": str})}[fmt]
+            "csv": lambda p: pd.read_csv(p, dtype={"row": str, "review_id": str, "rating": str})}[fmt]
     return pd.concat([read(p) for p in shards], ignore_index=True)
 
 
@@ -101,9 +102,9 @@ def test_two_workers_give_the_export_labels_without_transformers(trained_run, ex
     assert len(list((tmp_path / "marks").iterdir())) >= 3  # the launcher and two workers
 
     out = _read_output(prefix, "parquet")
-    assert list(out.columns) == ["id", "label", "label_id", "prob_negative", "prob_positive"]
-    assert sorted(out["id"]) == sorted(expected)
-    texts = [expected[i] for i in out["id"]]
+    assert list(out.columns) == ["row", "label", "label_id", "prob_negative", "prob_positive"]
+    assert sorted(out["row"]) == sorted(expected)
+    texts = [expected[i] for i in out["row"]]
     served = tf.saved_model.load(str(export_dir)).signatures["serving_default"](text=tf.constant(texts))
     assert out["label"].tolist() == [s.decode() for s in served["label"].numpy()]
     np.testing.assert_allclose(out[["prob_negative", "prob_positive"]].to_numpy(),
@@ -118,18 +119,23 @@ def test_two_workers_give_the_export_labels_without_transformers(trained_run, ex
 
 @pytest.mark.parametrize(("fmt", "share_model"), [("jsonl", False), ("csv", True)])
 def test_text_outputs_and_an_id_column(export_dir, tmp_path, fmt, share_model):
-    table = pd.DataFrame({"review_id": ["r1", None, "007", "r,4"],
+    table = pd.DataFrame({"review_id": ["r1", None, "007", "r,4"], "rating": [9, 2, 3, 10],
                           "body": ["a great film", "an awful film", "boring", "superb, loved it"]})
     table.to_csv(tmp_path / "reviews.csv", index=False)
     prefix = tmp_path / "out" / "p"
     cfg = BeamPredictConfig(export=str(export_dir), input=str(tmp_path / "*.csv"), output=str(prefix),
                             output_format=fmt, text_column="body", id_column="review_id",
-                            share_model=share_model, pipeline_args=(RUNNER,))
+                            keep_columns=("rating",), share_model=share_model,
+                            pipeline_args=(RUNNER,))
     counts = run(cfg)
     assert counts["labelled"] == 3 and counts["missing_id"] == 1
-    out = _read_output(prefix, fmt).sort_values("id")
-    assert list(out.columns) == ["id", "label", "label_id", "prob_negative", "prob_positive"]
-    assert out["id"].tolist() == ["007", "r,4", "r1"]  # kept as strings; commas quoted in CSV
+    out = _read_output(prefix, fmt).sort_values("review_id")
+    # The columns predict.py writes for the same flags, in its order.
+    assert list(out.columns) == output_columns("review_id", ("negative", "positive"), ("rating",))
+    assert list(out.columns) == ["review_id", "label", "label_id", "prob_negative", "prob_positive",
+                                 "rating"]
+    assert out["review_id"].tolist() == ["007", "r,4", "r1"]  # kept as strings; commas quoted in CSV
+    assert out["rating"].astype(str).tolist() == ["3", "10", "9"]
     assert np.allclose(out["prob_negative"] + out["prob_positive"], 1.0)
 
 

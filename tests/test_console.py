@@ -56,7 +56,7 @@ def test_every_entry_point_is_quiet(trained_run, toy_data_dir, tmp_path, command
 
 
 def test_verbose_shows_what_the_quiet_mode_hides(trained_run, monkeypatch):
-    from tfbert.console import VERBOSE_ENV, is_verbose
+    from tfbert.cli.console import VERBOSE_ENV, is_verbose
 
     export = str(trained_run.run_dir / "export" / "classifier" / "1")
     lines = _script("predict.py", "-v", "--export", export, "a great film")
@@ -84,9 +84,10 @@ def _parent_with_a_child(verbose: bool) -> list[str]:
     descriptor 2 as a script's does and its lines queue behind the child's in the same pipe.
     """
     parent = (f"import subprocess, sys\n"
-              f"from tfbert.console import quiet_child_processes\n"
+              f"from tfbert.cli.beam import BEAM_WORKER_NOISE\n"
+              f"from tfbert.cli.console import quiet_child_processes\n"
               f"child = 'import sys; sys.stderr.write(' + {CHILD_LINES!r} + ')'\n"
-              f"with quiet_child_processes(verbose={verbose}, has_gpu=False):\n"
+              f"with quiet_child_processes({verbose}, False, BEAM_WORKER_NOISE):\n"
               f"    subprocess.run([sys.executable, '-c', child], check=True)\n"
               f"    print('ours, from this process', file=sys.stderr)\n"
               f"print('after the block', file=sys.stderr)\n")

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from tfbert.cli import ExitCode, demo_main
-from tfbert.demo import MAX_CHARS, DemoInputError, check_text, read_batch
-from tfbert.exported import ExportedClassifier, ExportError
+from tfbert.cli.demo import main as demo_main
+from tfbert.errors import ExitCode
+from tfbert.serving.demo import MAX_CHARS, DemoInputError, check_text, read_batch
+from tfbert.serving.exported import ExportedClassifier, ExportError
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("TFBERT_CHROMIUM", "/usr/bin/chromium")
@@ -84,8 +85,8 @@ def test_batch_from_lines_and_files(tmp_path):
 
 
 def test_demo_imports_neither_transformers_nor_training_code(export_dir):
-    code = ("import sys; from tfbert.demo import build_app; "
-            "from tfbert.exported import ExportedClassifier; "
+    code = ("import sys; from tfbert.serving.demo import build_app; "
+            "from tfbert.serving.exported import ExportedClassifier; "
             f"build_app(ExportedClassifier({str(export_dir)!r})); "
             "bad = [m for m in sys.modules if m.split('.')[0] == 'transformers' or "
             "m in ('tfbert.train', 'tfbert.model', 'tfbert.data')]; print(bad); assert not bad")

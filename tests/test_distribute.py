@@ -142,6 +142,7 @@ def test_strategy_names(monkeypatch):
     np.testing.assert_equal(build_strategy("auto").num_replicas_in_sync, 1)
 
 
+@pytest.mark.slow
 def test_multi_worker_run_resumes_after_both_workers_are_killed(no_dropout_model, tmp_path):
     import signal
     import time

@@ -14,9 +14,10 @@ import tensorflow as tf
 from conftest import REPO
 from serving_checks import TENSORFLOW_TEXT_OPS, run_isolated, stock_serving_report
 
-from tfbert.cli import ExitCode, export_main
-from tfbert.export import ExportError, export_run
+from tfbert.cli.export import main as export_main
+from tfbert.errors import ExitCode
 from tfbert.predict import Classifier
+from tfbert.serving.export import ExportError, export_run
 
 TEXTS = ["the film was wonderful", "the movie was awful", "", "   ", "café naïve 中文 😀 <br />ok",
          "good " * 500, "it was not bad at all !"]

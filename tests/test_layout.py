@@ -1,13 +1,34 @@
-"""The package's shape: imports flow one way, and the library never leans on its tools."""
+"""The package's shape: subpackages import one way, no cycle, small files and functions, no copies.
+
+Layers, from the top: `cli` -> `labelling` -> `serving` -> the training spine (modules at the
+top of `tfbert/`) -> `tokenizers`. A module may import its own folder and the layers below it.
+"""
 
 from __future__ import annotations
 
 import ast
+import re
+from collections import defaultdict
 from pathlib import Path
 
 from conftest import REPO
 
 PACKAGE = REPO / "tfbert"
+LAYERS = {"cli": 4, "labelling": 3, "serving": 2, "": 1, "tokenizers": 0}  # "": the spine
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
+MAX_FOLDER_LINES, MAX_FOLDER_FILES, MAX_SPINE_LINES = 1500, 12, 3000
+SAME_LINES = 6
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _folder(module: str) -> str:
+    """`tfbert.cli.train` -> "cli"; a spine module (`tfbert.train`) -> ""."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else ""
 
 
 def _imports(path: Path) -> set[str]:
@@ -23,10 +44,14 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def _package_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
 def _package_graph() -> dict[str, set[str]]:
-    modules = {f"tfbert.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
-    return {f"tfbert.{p.stem}": _imports(p) & modules - {f"tfbert.{p.stem}"}
-            for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    modules = {_module_name(p) for p in _package_files()}
+    return {_module_name(p): (_imports(p) & modules) - {_module_name(p), "tfbert"}
+            for p in _package_files()}
 
 
 def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -34,7 +59,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(node: str, path: list[str]) -> list[str] | None:
         state[node] = "open"
-        for target in sorted(graph[node]):
+        for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
                 return path[path.index(target):] + [target] if target in path else [node, target]
             if target not in state:
@@ -52,24 +77,98 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def _upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that run from a lower layer to a higher one."""
+    return [f"{source} -> {target}" for source, targets in sorted(graph.items())
+            for target in sorted(targets)
+            if LAYERS[_folder(target)] > LAYERS[_folder(source)]]
+
+
+def test_every_subpackage_has_a_layer():
+    folders = {p.relative_to(PACKAGE).parts[0] for p in PACKAGE.iterdir()
+               if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == set(LAYERS) - {""}
+
+
 def test_no_import_cycle_among_tfbert_modules():
-    assert _find_cycle(_package_graph()) is None, " -> ".join(_find_cycle(_package_graph()))
+    cycle = _find_cycle(_package_graph())
+    assert cycle is None, " -> ".join(cycle)
 
 
-def test_cycle_finder_finds_a_planted_cycle():
+def test_imports_run_one_way_between_folders():
+    graph = _package_graph()
+    assert graph["tfbert.cli.train"] >= {"tfbert.config"}  # the graph sees subpackages
+    assert _upward_imports(graph) == []
+
+
+def test_checks_find_planted_faults():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _find_cycle(graph) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
+    planted = {"tfbert.train": {"tfbert.serving.export"}, "tfbert.serving.export": {"tfbert.model"}}
+    assert _upward_imports(planted) == ["tfbert.train -> tfbert.serving.export"]
+    assert _repeated_blocks({"a.py": ["x = 1"] * 3 + [f"y{i}()" for i in range(6)],
+                             "b.py": [f"y{i}()" for i in range(6)]}) == [("a.py", "b.py")]
 
 
 def test_library_never_imports_the_benchmark_harness():
-    for path in PACKAGE.glob("*.py"):
+    for path in _package_files():
         bad = {name for name in _imports(path) if name.split(".")[0] == "benchmarks"}
-        assert not bad, f"{path.name} imports {sorted(bad)}"
+        assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)}"
 
 
-def test_no_module_outgrows_700_lines():
-    for folder in ("tfbert", "benchmarks"):
-        for path in (REPO / folder).rglob("*.py"):
-            lines = len(path.read_text(encoding="utf-8").splitlines())
-            assert lines <= 700, f"{path.relative_to(REPO)} has {lines} lines"
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_files_and_functions_stay_small():
+    for path in _package_files():
+        assert _lines(path) <= MAX_FILE_LINES, f"{path.relative_to(REPO)} has {_lines(path)} lines"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= MAX_FUNCTION_LINES, \
+                    f"{path.relative_to(REPO)}:{node.lineno} {node.name} has {length} lines"
+    for path in (REPO / "benchmarks").rglob("*.py"):
+        assert _lines(path) <= 700, f"{path.relative_to(REPO)} has {_lines(path)} lines"
+
+
+def test_folders_stay_small():
+    lines, files = defaultdict(int), defaultdict(int)
+    for path in _package_files():
+        folder = _folder(_module_name(path))
+        lines[folder] += _lines(path)
+        files[folder] += 1
+    assert lines[""] < MAX_SPINE_LINES, f"the spine has {lines['']} lines"
+    for folder in set(lines) - {""}:
+        assert lines[folder] <= MAX_FOLDER_LINES, f"tfbert/{folder} has {lines[folder]} lines"
+        assert files[folder] <= MAX_FOLDER_FILES, f"tfbert/{folder} has {files[folder]} files"
+
+
+def _code_lines(text: str) -> list[str]:
+    """Lines that carry code: no blank lines, comments, imports or lone brackets; spaces folded."""
+    kept = []
+    for line in text.splitlines():
+        line = re.sub(r"\s+", " ", line.split(" # ")[0]).strip()
+        if line and not line.startswith(("#", "import ", "from ")) and len(line.strip("()[]{},:")) > 0:
+            kept.append(line)
+    return kept
+
+
+def _repeated_blocks(files: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """Pairs of files (or a file with itself) that share `SAME_LINES` code lines in a row."""
+    seen: dict[tuple[str, ...], str] = {}
+    pairs = []
+    for name, lines in files.items():
+        for i in range(len(lines) - SAME_LINES + 1):
+            window = tuple(lines[i:i + SAME_LINES])
+            if window in seen and (seen[window], name) not in pairs:
+                pairs.append((seen[window], name))
+            seen.setdefault(window, name)
+    return pairs
+
+
+def test_no_block_of_code_is_written_twice():
+    files = {str(p.relative_to(REPO)): _code_lines(p.read_text(encoding="utf-8"))
+             for p in _package_files()}
+    assert _repeated_blocks(files) == []

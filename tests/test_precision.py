@@ -84,8 +84,7 @@ def test_short_real_runs_agree_across_precisions(shared_model_dir, shared_imdb_d
                             test_size=200, max_length=48),
             model=ModelConfig(name_or_path=str(shared_model_dir), precision=policy),
             train=TrainConfig(epochs=1, batch_size=16, early_stopping_patience=None),
-            output=OutputConfig(output_dir=str(tmp_path), run_name=policy,
-                                export=policy == "mixed_float16"),
+            output=OutputConfig(output_dir=str(tmp_path), run_name=policy, export=False),
         )
         results[policy] = train.run(cfg)
     reference = results["float32"].metrics["test"]
@@ -94,6 +93,23 @@ def test_short_real_runs_agree_across_precisions(shared_model_dir, shared_imdb_d
         test = result.metrics["test"]
         assert abs(test["accuracy"] - reference["accuracy"]) <= 0.06, (policy, test["accuracy"])
         assert abs(test["loss"] - reference["loss"]) <= 0.06, (policy, test["loss"])
-    export = tf.saved_model.load(str(results["mixed_float16"].run_dir / "export" / "classifier" / "1"))
+
+
+def test_a_float16_run_exports_float32_outputs(tiny_model_dir, toy_data_dir, tmp_path):
+    """Whatever training computed in, the export computes and answers in float32.
+
+    (The real model's export is exercised by test_end_to_end, through train.py.)
+    """
+    from tfbert.cli.train import train_and_export
+
+    result = train_and_export(RunConfig(
+        data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
+        model=ModelConfig(name_or_path=str(tiny_model_dir), precision="mixed_float16"),
+        train=TrainConfig(epochs=1, batch_size=32, early_stopping_patience=None),
+        output=OutputConfig(output_dir=str(tmp_path), run_name="float16"),
+    ))
+    assert result.metrics["test"]["n_examples"] == 40
+    export = tf.saved_model.load(str(result.run_dir / "export" / "classifier" / "1"))
     out = export.signatures["serving_default"](text=tf.constant(["A wonderful film.", "Dreadful."]))
     assert out["probabilities"].dtype == tf.float32 and out["logits"].dtype == tf.float32
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run

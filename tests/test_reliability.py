@@ -15,8 +15,9 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, toy_reviews
 
-from tfbert.cli import ExitCode, train_main
+from tfbert.cli.train import main as train_main
 from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
+from tfbert.errors import ExitCode
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,7 @@ def _backup_position(backup_dir):
         return None  # caught mid-write, or rotated away between listing and reading; look again
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_matches_uninterrupted(tiny_model_dir, long_toy_data, tmp_path):
     steps = 400  # 1,600 rows / batch 4
     run_dir = tmp_path / "killed" / "run"
@@ -155,7 +157,7 @@ def test_tokenizer_from_another_model_is_refused(tiny_model_dir, toy_data_dir, t
 
     from transformers import BertTokenizerFast
 
-    from tfbert.cli import ExitCode
+    from tfbert.errors import ExitCode
 
     mixed = tmp_path / "mixed"
     shutil.copytree(tiny_model_dir, mixed)
@@ -169,3 +171,41 @@ def test_tokenizer_from_another_model_is_refused(tiny_model_dir, toy_data_dir, t
     assert code == ExitCode.MODEL
     assert "the tokenizer files belong to another model" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_resumes_on_a_cpu_that_gives_another_reason(tiny_model_dir, toy_data_dir, tmp_path,
+                                                          monkeypatch):
+    """The run's identity is the resolved precision, not the reason text (it names CPU flags)."""
+    from tfbert import model as model_module
+    from tfbert import train
+
+    cfg = RunConfig(
+        data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
+        model=ModelConfig(name_or_path=str(tiny_model_dir)),  # precision "auto"
+        train=TrainConfig(epochs=1, batch_size=32, learning_rate=5e-3, early_stopping_patience=None),
+        output=OutputConfig(output_dir=str(tmp_path), export=False),  # name from the config hash
+    )
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(model_module, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # stopped after training, before the run is marked complete
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train, "_save", crash)
+        with pytest.raises(KeyboardInterrupt):
+            train.run(cfg)
+    (run_dir,) = tmp_path.iterdir()
+    saved = json.loads((run_dir / "run_config.json").read_text())["model"]
+    assert saved["precision"] == "mixed_bfloat16" and "avx512_bf16" in saved["precision_reason"]
+    assert (run_dir / "backup").is_dir() and not (run_dir / "metrics.json").exists()
+
+    # Another machine: AMX as well, so the same precision for another reason. Same run, resumed.
+    monkeypatch.setattr(model_module, "cpu_flags", lambda: frozenset({"amx_bf16", "avx512_bf16"}))
+    resumed = train.run(cfg)
+    assert resumed.run_dir == run_dir and (run_dir / "metrics.json").exists()
+    assert train.resolve_config(cfg).model.precision_reason != saved["precision_reason"]
+
+    # A CPU without bfloat16 resolves float32: that is another run, in another folder.
+    monkeypatch.setattr(model_module, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert train.resolve_config(cfg).output.run_name != run_dir.name

@@ -70,10 +70,10 @@ def test_write_report_makes_markdown_and_plots(tmp_path):
 def test_calibrated_run_serves_calibrated_probabilities(tiny_model_dir, toy_data_dir, tmp_path):
     import tensorflow as tf
 
-    from tfbert import train
+    from tfbert.cli.train import train_and_export
     from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
 
-    result = train.run(RunConfig(
+    result = train_and_export(RunConfig(
         data=DataConfig(sources=(str(toy_data_dir),), max_length=32),
         model=ModelConfig(name_or_path=str(tiny_model_dir)),
         train=TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0,

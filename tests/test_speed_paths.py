@@ -40,6 +40,13 @@ def _train(model_dir, split, jit_compile: bool, bucketing: bool, precision: str 
     return model, history.history["loss"][0], logits
 
 
+@pytest.fixture(scope="module")
+def plain(setup):
+    """The baseline every fast path is compared with, fitted once: float32, buckets, no XLA."""
+    model_dir, split = setup
+    return _train(model_dir, split, jit_compile=False, bucketing=True)
+
+
 def test_bucket_plan_has_few_shapes(setup):
     _, split = setup
     plan = plan_batches(split.lengths(), 8, True, 3, 0, True, 16)
@@ -62,10 +69,9 @@ def test_unshuffled_bucket_plan_leaves_one_short_batch(setup):
                                                                   True, 16))
 
 
-def test_xla_matches_plain_training_and_traces_once_per_shape(setup):
+def test_xla_matches_plain_training_and_traces_once_per_shape(setup, plain):
     model_dir, split = setup
-    plain_model, plain_loss, plain_logits = _train(model_dir, split, jit_compile=False,
-                                                   bucketing=True)
+    _, plain_loss, plain_logits = plain
     xla_model, xla_loss, xla_logits = _train(model_dir, split, jit_compile=True, bucketing=True)
     assert math.isfinite(xla_loss)
     assert xla_loss == pytest.approx(plain_loss, abs=1e-3)
@@ -76,19 +82,19 @@ def test_xla_matches_plain_training_and_traces_once_per_shape(setup):
     assert 1 <= traces <= len(shapes)
 
 
-def test_bucketing_trains_like_dynamic_padding(setup):
+def test_bucketing_trains_like_dynamic_padding(setup, plain):
     model_dir, split = setup
-    _, bucket_loss, _ = _train(model_dir, split, jit_compile=False, bucketing=True)
+    _, bucket_loss, _ = plain
     _, dynamic_loss, _ = _train(model_dir, split, jit_compile=False, bucketing=False)
     # Different batch compositions, same data and model: the first epoch's loss is close.
     assert bucket_loss == pytest.approx(dynamic_loss, abs=0.05)
 
 
-def test_mixed_bfloat16_matches_float32_within_tolerance(setup):
+def test_mixed_bfloat16_matches_float32_within_tolerance(setup, plain):
     model_dir, split = setup
     _, loss, bf16_logits = _train(model_dir, split, jit_compile=False, bucketing=True,
                                   precision="mixed_bfloat16")
-    _, f32_loss, f32_logits = _train(model_dir, split, jit_compile=False, bucketing=True)
+    _, f32_loss, f32_logits = plain
     assert math.isfinite(loss) and loss == pytest.approx(f32_loss, abs=0.05)
     assert bf16_logits.dtype == np.float32
     np.testing.assert_allclose(bf16_logits, f32_logits, atol=0.1)

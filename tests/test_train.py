@@ -7,7 +7,10 @@ import math
 
 import pytest
 
-from tfbert.cli import ExitCode, evaluate_main, predict_main, train_main
+from tfbert.cli.evaluate import main as evaluate_main
+from tfbert.cli.predict import main as predict_main
+from tfbert.cli.train import main as train_main
+from tfbert.errors import ExitCode
 from tfbert.model import resolve_precision
 from tfbert.predict import Classifier
 from tfbert.run_folder import RunFolder

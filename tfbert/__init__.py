@@ -1,7 +1,8 @@
 """tfbert: fine-tune BERT-family checkpoints into TensorFlow text classifiers and serve them.
 
-Flow of the package: config -> data -> features -> model -> train (fit + callbacks)
--> evaluate -> export -> predict.
+The training spine sits here: config -> tables/sources/labels -> data -> features -> model ->
+train (fit + callbacks) -> evaluate -> predict. Around it, one subpackage per system, imports
+running one way: cli -> labelling -> serving -> the spine -> tokenizers.
 """
 
 import os

@@ -9,16 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfbert.files import write_json_atomic
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 TRUNCATIONS = ("head", "tail", "head+tail")
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
-TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # data files, to train on or label
+TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # labelled data, to train on
+TEXT_TYPES = (*TABLE_TYPES, ".txt")  # texts to label: also .txt, one text per line
 LABEL_OUTPUT_TYPES = (".parquet", ".csv", ".jsonl")
 BEAM_OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
 DEFAULT_EXPORT_NAME = "classifier"
+COMPUTE_DTYPES = ("float32", "bfloat16")  # what an export's encoder computes in
 # TF Serving model names become folder and URL parts: keep them to these characters.
 EXPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
@@ -186,8 +190,8 @@ class LabelFileConfig:
 
     def __post_init__(self) -> None:
         suffix_in, suffix_out = Path(self.input).suffix.lower(), Path(self.output).suffix.lower()
-        if suffix_in not in (*TABLE_TYPES, ".txt"):
-            raise ValueError(f"input {self.input}: use one of {', '.join(TABLE_TYPES)}, .txt")
+        if suffix_in not in TEXT_TYPES:
+            raise ValueError(f"input {self.input}: use one of {', '.join(TEXT_TYPES)}")
         if suffix_out not in LABEL_OUTPUT_TYPES:
             raise ValueError(f"output {self.output}: use one of {', '.join(LABEL_OUTPUT_TYPES)}")
         if Path(self.input).resolve() == Path(self.output).resolve():
@@ -207,7 +211,8 @@ class BeamPredictConfig:
     output: str
     output_format: str = "jsonl"
     text_column: str = "text"
-    id_column: str | None = None  # None: "<file>:<row>", the row counted from 0 within its file
+    id_column: str | None = None  # None: a `row` column of "<file>:<row>", rows from 0 in each file
+    keep_columns: tuple[str, ...] = ()  # input columns copied to the output (as text)
     batch_size: int = 32
     num_shards: int = 0  # 0: the runner decides
     share_model: bool = False  # one model per machine for all worker processes (Beam's large_model)
@@ -227,6 +232,54 @@ class BeamPredictConfig:
 
 
 @dataclass(frozen=True)
+class PredictConfig:
+    """How texts are fed to a model when a few are labelled (command line, Python)."""
+
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Which run to export, under which name and version, computing in which dtype."""
+
+    run: str
+    version: int | None = None  # None: the next free version number
+    name: str = DEFAULT_EXPORT_NAME
+    compute_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise ValueError("run must not be empty")
+        if self.version is not None and self.version < 1:
+            raise ValueError(f"version must be a positive integer, got {self.version}")
+        if not re.fullmatch(EXPORT_NAME_PATTERN, self.name):
+            raise ValueError(f"model name {self.name!r}: use letters, digits, '.', '_' or '-'")
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute dtype must be one of {COMPUTE_DTYPES}, "
+                             f"got {self.compute_dtype!r}")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The web demo: which export it shows, and where it listens."""
+
+    export: str
+    host: str = "127.0.0.1"
+    port: int = 7860
+    title: str = "tfbert classifier"
+
+    def __post_init__(self) -> None:
+        if not self.export:
+            raise ValueError("export must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one training run needs; written to the run folder as `run_config.json`."""
 
@@ -238,12 +291,19 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict[str, Any]:
+        """What determines the run's results: everything but the output settings and the
+        human-readable reason `auto` gave for its precision (it names CPU flags, which differ
+        between machines that resolve the same precision)."""
+        parts = {k: v for k, v in self.to_dict().items() if k != "output"}
+        parts["model"] = {k: v for k, v in parts["model"].items() if k != "precision_reason"}
+        return json.loads(json.dumps(parts))  # tuples as lists, as in the saved file
+
     def fingerprint(self) -> str:
-        """A short hash of what determines the run's results (everything but the output)."""
+        """A short hash of `identity()`: the same command gives the same run name."""
         import hashlib
 
-        parts = {k: v for k, v in self.to_dict().items() if k != "output"}
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
@@ -263,8 +323,6 @@ class RunConfig:
         return cls(**parts)
 
     def save(self, path: str | Path) -> None:
-        from tfbert.run_folder import write_json_atomic
-
         write_json_atomic(path, self.to_dict())
 
     @classmethod

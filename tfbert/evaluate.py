@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from tfbert.data import LabelSet, load_eval_split
+from tfbert.files import read_json, write_json_atomic
 from tfbert.metrics import compute_metrics, cross_entropy
 from tfbert.predict import Classifier
 from tfbert.report import write_report
-from tfbert.run_folder import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 

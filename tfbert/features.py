@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfbert.tokenizers.truncation import head_budget, keep_head_and_tail
+
 
 @dataclass(frozen=True)
 class TokenizedSplit:
@@ -27,32 +29,6 @@ class TokenizedSplit:
     def lengths(self) -> np.ndarray:
         _, offsets = next(iter(self.columns.values()))
         return np.diff(offsets)
-
-
-def head_budget(truncation: str, head_tokens: int | None, budget: int) -> int:
-    """How many of the `budget` content tokens a too-long text keeps from its start.
-
-    The rest come from its end. "head+tail" keeps a quarter from the start unless told
-    otherwise: reviews tend to state their verdict at the end (Sun et al., 2019, kept the
-    first 128 and last 382 of 512 tokens for IMDb).
-    """
-    if truncation == "head":
-        return budget
-    if truncation == "tail":
-        return 0
-    if truncation != "head+tail":
-        raise ValueError(f"unknown truncation {truncation!r}")
-    head = budget // 4 if head_tokens is None else head_tokens
-    if not 0 <= head <= budget:
-        raise ValueError(f"head_tokens {head} does not fit in {budget} content tokens")
-    return head
-
-
-def keep_head_and_tail(ids: list[int], head: int, budget: int) -> list[int]:
-    """The first `head` and last `budget - head` ids when there are more than `budget`."""
-    if len(ids) <= budget:
-        return ids
-    return ids[:head] + ids[len(ids) - (budget - head):]
 
 
 def tokenize_frame(

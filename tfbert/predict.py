@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfbert.exported import Prediction, to_predictions
+from tfbert.config import PredictConfig
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
+from tfbert.prediction import Prediction, to_predictions
 from tfbert.run_folder import open_run_folder
 
 
@@ -57,9 +58,9 @@ def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: st
 class Classifier:
     """A fine-tuned model and its tokenizer, ready to label texts."""
 
-    def __init__(self, model, tokenizer, max_length: int, batch_size: int = 32,
-                 truncation: str = "head", head_tokens: int | None = None,
-                 temperature: float = 1.0):
+    def __init__(self, model, tokenizer, max_length: int,
+                 batch_size: int = PredictConfig.batch_size, truncation: str = "head",
+                 head_tokens: int | None = None, temperature: float = 1.0):
         self.model = model
         self.temperature = temperature
         self.tokenizer = tokenizer
@@ -71,16 +72,17 @@ class Classifier:
         self._logits_fn = make_logits_fn(model)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, batch_size: int = 32) -> Classifier:
+    def from_run(cls, run_dir: str | Path, batch_size: int = PredictConfig.batch_size) -> Classifier:
         """Loads the model saved by `scripts/train.py`.
 
-        Texts are cut as in training, and probabilities use the temperature `--calibrate`
-        fitted (if any), so they equal the export's.
+        Texts are cut as in training (the run's `DataConfig`), and probabilities use the
+        temperature `--calibrate` fitted (if any), so they equal the export's.
         """
         folder = open_run_folder(run_dir)
-        max_length, truncation, head_tokens = folder.text_cut()
+        data = folder.config().data
         return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
-                   max_length, batch_size, truncation, head_tokens, folder.temperature())
+                   data.max_length, batch_size, data.truncation, data.head_tokens,
+                   folder.temperature())
 
     def predict_logits(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
                        ) -> np.ndarray:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from tfbert.calibration import expected_calibration_error, reliability_bins
+from tfbert.files import write_text_atomic
 from tfbert.metrics import softmax
-from tfbert.run_folder import write_text_atomic
 
 LENGTH_EDGES = (0, 100, 200, 300, 500, 1000)  # words per text
 

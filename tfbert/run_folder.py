@@ -13,16 +13,14 @@ Layout of `<output_dir>/<run_name>/`:
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from tfbert.config import RunConfig
 from tfbert.errors import RunFolderError
+from tfbert.files import read_json
 
 
 @dataclass(frozen=True)
@@ -76,13 +74,19 @@ class RunFolder:
         """True once training saved the model and wrote metrics."""
         return self.metrics.exists() and (self.path / "tf_model.h5").exists()
 
-    def text_cut(self) -> tuple[int, str, int | None]:
-        """(max_length, truncation, head_tokens) the run trained with, so texts are cut alike.
-
-        Runs without a saved config (or from before `--truncation`) read 512 tokens from the start.
+    def config(self) -> RunConfig:
+        """The run's configuration, read once through `RunConfig.load`: what the saved file
+        leaves out (a run from an older version) takes the dataclass defaults, so prediction,
+        evaluation and the export cut texts exactly as training did. A folder without
+        `run_config.json` (a bare `save_pretrained` checkpoint) gets the defaults.
         """
-        data = read_json(self.run_config).get("data", {}) if self.run_config.exists() else {}
-        return data.get("max_length", 512), data.get("truncation", "head"), data.get("head_tokens")
+        if not self.run_config.exists():
+            return RunConfig()
+        try:
+            return RunConfig.load(self.run_config)
+        except (ValueError, TypeError, OSError) as err:
+            raise RunFolderError(f"{self.run_config} cannot be read ({err}); it is not a run "
+                                 "config written by train.py") from err
 
     def temperature(self) -> float:
         """The probability temperature `--calibrate` fitted on validation; 1.0 without one."""
@@ -102,9 +106,12 @@ def default_run_name(model_name_or_path: str, data_source: str, fingerprint: str
     return f"{_slug(model_name_or_path)}-{_slug(data_source)}-{fingerprint}"
 
 
-def prepare_run_folder(output_dir: str | Path, run_name: str, run_config: dict,
+def prepare_run_folder(output_dir: str | Path, run_name: str, run_config: RunConfig,
                        overwrite: bool) -> tuple[RunFolder, bool]:
     """Creates the run folder, or reopens an interrupted run of the same configuration.
+
+    "The same" is `RunConfig.identity()`: what changes results, so a run resumed on a machine
+    that resolves the same precision for another reason is still recognised.
 
     Returns:
         The folder, and True when training should resume from its backup.
@@ -123,11 +130,11 @@ def prepare_run_folder(output_dir: str | Path, run_name: str, run_config: dict,
             f"run {path} is already complete (metrics.json and the model are there); "
             "pass --overwrite to train it again or choose another --run-name"
         )
-    saved = read_json(folder.run_config) if folder.run_config.exists() else None
-    wanted = json.loads(json.dumps(run_config))  # tuples become lists, as in the saved file
-    same = saved is not None and {k: v for k, v in saved.items() if k != "output"} == \
-        {k: v for k, v in wanted.items() if k != "output"}
-    if not same:
+    try:
+        saved = RunConfig.load(folder.run_config) if folder.run_config.exists() else None
+    except (ValueError, TypeError):
+        saved = None
+    if saved is None or saved.identity() != run_config.identity():
         raise RunFolderError(
             f"run folder {path} holds a different or unknown run; pass --overwrite to "
             "replace it or choose another --run-name"
@@ -150,30 +157,3 @@ def open_run_folder(path: str | Path) -> RunFolder:
             "point at the folder that scripts/train.py created"
         )
     return folder
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Writes to a temporary file in the same folder, then renames it into place.
-
-    A reader (or a crash) never sees a half-written file: it sees the old one or the new one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)

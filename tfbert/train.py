@@ -19,6 +19,7 @@ from tfbert.distribute import build_strategy, describe, is_chief
 from tfbert.errors import TrainingDivergedError
 from tfbert.evaluate import evaluate_logits, format_metrics
 from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
+from tfbert.files import write_json_atomic, write_text_atomic
 from tfbert.keras import keras
 from tfbert.model import (
     build_model,
@@ -31,13 +32,7 @@ from tfbert.model import (
     resolve_precision,
 )
 from tfbert.predict import make_logits_fn, predict_logits
-from tfbert.run_folder import (
-    RunFolder,
-    default_run_name,
-    prepare_run_folder,
-    write_json_atomic,
-    write_text_atomic,
-)
+from tfbert.run_folder import RunFolder, default_run_name, prepare_run_folder
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +45,7 @@ class RunResult:
     metrics: dict
     history: dict
     seconds: float
+    is_chief: bool = True  # False on the other workers of a multi-worker run: nothing kept
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
@@ -132,11 +128,69 @@ def _open_run_folder(cfg: RunConfig, chief: bool, labels: LabelSet) -> tuple[Run
         scratch = Path(tempfile.mkdtemp(prefix="tfbert-worker-"))
         folder = RunFolder(scratch, backup_root=real.backup)
         return folder, real.backup.exists()
-    folder, resuming = prepare_run_folder(cfg.output.output_dir, cfg.output.run_name,
-                                          cfg.to_dict(), cfg.output.overwrite)
+    folder, resuming = prepare_run_folder(cfg.output.output_dir, cfg.output.run_name, cfg,
+                                          cfg.output.overwrite)
     cfg.save(folder.run_config)
     write_json_atomic(folder.labels, labels.id2label)
     return folder, resuming
+
+
+def _tokenize_splits(splits: Splits, tokenizer, cfg: RunConfig) -> tuple[dict, dict, dict]:
+    """Phase 3: each split tokenized once; validation and test batched shortest first.
+
+    Returns the tokenized splits, the evaluation datasets and the order each was sorted in.
+    """
+    tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length,
+                                      truncation=cfg.data.truncation,
+                                      head_tokens=cfg.data.head_tokens)
+                 for name in ("train", "validation", "test")}
+    eval_ds, eval_order = {}, {}
+    for name in ("validation", "test"):  # evaluation order does not matter: sort by length
+        ordered, eval_order[name] = sort_by_length(tokenized[name])
+        eval_ds[name] = make_dataset(ordered, cfg.train.eval_batch_size, tokenizer.pad_token_id or 0,
+                                     bucketing=cfg.train.bucketing,
+                                     pad_multiple=cfg.train.pad_multiple)
+    return tokenized, eval_ds, eval_order
+
+
+def _fit(model, train_split, pad_id: int, callbacks: list, cfg: RunConfig, folder: RunFolder,
+         resuming: bool, steps: int, global_batch: int) -> None:
+    """Phase 5: `model.fit` from where a backup left off (or the start).
+
+    The batch plan depends only on (seed, epoch), so a resumed run sees the same batches as an
+    uninterrupted one.
+    """
+    start_epoch, start_step = resume_position(folder.backup, steps) if resuming else (0, 0)
+    if resuming:
+        log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step + 1)
+        _trim_history(folder.history, start_epoch)
+    train_ds = make_dataset(train_split, global_batch, pad_id, shuffle=True,
+                            seed=cfg.train.seed, bucketing=cfg.train.bucketing,
+                            pad_multiple=cfg.train.pad_multiple, epochs=cfg.train.epochs,
+                            start_epoch=start_epoch, start_step=start_step)
+    options = tf.data.Options()  # each worker keeps its slice of every global batch
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    model.fit(train_ds.with_options(options), epochs=cfg.train.epochs, steps_per_epoch=steps,
+              callbacks=callbacks, verbose=1)
+    diverged = _find(callbacks, StopOnNaN).bad_step
+    if diverged:
+        raise TrainingDivergedError(
+            f"loss became {diverged[2]} at epoch {diverged[0]}, step {diverged[1]}; training "
+            f"stopped. The best checkpoint so far is kept in {folder.checkpoints}. Lower "
+            "--learning-rate or raise --warmup-ratio, then run again with --overwrite"
+        )
+
+
+def _save(folder: RunFolder, model, tokenizer, metrics: dict, raw: dict, test_texts: list[str],
+          names: tuple[str, ...], history: dict, calibrate_probabilities: bool) -> None:
+    """The chief's last phase: report, model in save_pretrained form, then metrics.json."""
+    _write_report(folder, metrics, raw, test_texts, names, history, calibrate_probabilities)
+    model.save_pretrained(str(folder.path))
+    tokenizer.save_pretrained(str(folder.path))
+    write_json_atomic(folder.metrics, metrics)  # written last: marks the run complete
+    shutil.rmtree(folder.backup, ignore_errors=True)
+    for name in ("validation", "test"):
+        print(format_metrics(metrics[name], name))
 
 
 def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
@@ -154,24 +208,13 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
     _check_max_length(model, cfg.data.max_length)
     log.info("model: %s (%s; %s)", cfg.model.name_or_path, cfg.model.precision,
              cfg.model.precision_reason)
-
     folder, resuming = _open_run_folder(cfg, chief, splits.labels)
     log.info("run folder: %s%s", folder.path, " (resuming)" if resuming else "")
     global_batch = cfg.train.batch_size * strategy.num_replicas_in_sync
     log.info("distribution: %s", describe(strategy, cfg.train.batch_size))
 
     # 3. Tokenize once; tf.data pipelines padded per batch (within length buckets by default).
-    pad_id = tokenizer.pad_token_id or 0
-    tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length,
-                                      truncation=cfg.data.truncation,
-                                      head_tokens=cfg.data.head_tokens)
-                 for name in ("train", "validation", "test")}
-    eval_ds, eval_order = {}, {}
-    for name in ("validation", "test"):  # evaluation order does not matter: sort by length
-        ordered, eval_order[name] = sort_by_length(tokenized[name])
-        eval_ds[name] = make_dataset(ordered, cfg.train.eval_batch_size, pad_id,
-                                     bucketing=cfg.train.bucketing,
-                                     pad_multiple=cfg.train.pad_multiple)
+    tokenized, eval_ds, eval_order = _tokenize_splits(splits, tokenizer, cfg)
 
     # 4. Optimizer (AdamW, warm-up + linear decay over every step) and compile.
     steps = steps_per_epoch(tokenized["train"], global_batch, cfg.train.bucketing,
@@ -180,32 +223,13 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
         compile_model(model, build_optimizer(cfg.train, steps * cfg.train.epochs),
                       jit_compile=cfg.train.jit_compile, seed=cfg.train.seed)
 
-    # 5. Fit from where a backup left off (or the start); the batch plan depends only on
-    # (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
-    start_epoch, start_step = resume_position(folder.backup, steps) if resuming else (0, 0)
-    if resuming:
-        log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step + 1)
-        _trim_history(folder.history, start_epoch)
-    train_ds = make_dataset(tokenized["train"], global_batch, pad_id, shuffle=True,
-                            seed=cfg.train.seed, bucketing=cfg.train.bucketing,
-                            pad_multiple=cfg.train.pad_multiple, epochs=cfg.train.epochs,
-                            start_epoch=start_epoch, start_step=start_step)
-    options = tf.data.Options()  # each worker keeps its slice of every global batch
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train_ds = train_ds.with_options(options)
+    # 5. Fit, with validation metrics, checkpoints and backups in the callbacks.
     callbacks = build_callbacks(cfg.train, eval_ds["validation"], splits.labels.names,
                                 folder, steps, resuming, chief)
-    model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps, callbacks=callbacks,
-              verbose=1)
-    diverged = _find(callbacks, StopOnNaN).bad_step
-    if diverged:
-        raise TrainingDivergedError(
-            f"loss became {diverged[2]} at epoch {diverged[0]}, step {diverged[1]}; training "
-            f"stopped. The best checkpoint so far is kept in {folder.checkpoints}. Lower "
-            "--learning-rate or raise --warmup-ratio, then run again with --overwrite"
-        )
+    _fit(model, tokenized["train"], tokenizer.pad_token_id or 0, callbacks, cfg, folder, resuming,
+         steps, global_batch)
 
-    # 6. Keep the best epoch's weights, save in save_pretrained form, evaluate.
+    # 6. Keep the best epoch's weights, evaluate, save.
     if folder.best_weights.exists():
         # A fresh, undistributed copy takes the best weights: distributed variables cannot
         # be assigned from an HDF5 file, and evaluation and saving need no replicas.
@@ -213,28 +237,24 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
         model.load_weights(str(folder.best_weights))
     history = _read_history(folder.history)
     metrics, raw = _evaluate_splits(model, eval_ds, splits)
-    metrics["collapse_warnings"] = _find(callbacks, ValidationMetrics).collapse_warnings
-    metrics["train_examples"] = len(tokenized["train"])
-    metrics["epochs_run"] = len(history.get("loss", []))
-    metrics["replicas"] = strategy.num_replicas_in_sync
-    metrics["seconds_this_process"] = round(time.monotonic() - start, 1)
-    if not chief:  # other workers trained in a scratch folder; the chief keeps the results
+    metrics.update(collapse_warnings=_find(callbacks, ValidationMetrics).collapse_warnings,
+                   train_examples=len(tokenized["train"]), epochs_run=len(history.get("loss", [])),
+                   replicas=strategy.num_replicas_in_sync,
+                   seconds_this_process=round(time.monotonic() - start, 1))
+    if chief:
+        test_texts = list(splits.test["text"].to_numpy()[eval_order["test"]])
+        _save(folder, model, tokenizer, metrics, raw, test_texts, splits.labels.names, history,
+              cfg.train.calibrate)
+    else:  # other workers trained in a scratch folder; the chief keeps the results
         shutil.rmtree(folder.path, ignore_errors=True)
-        return RunResult(folder.path, metrics, history, metrics["seconds_this_process"])
-    test_texts = list(splits.test["text"].to_numpy()[eval_order["test"]])
-    _write_report(folder, metrics, raw, test_texts, splits.labels.names, history,
-                  cfg.train.calibrate)
-    model.save_pretrained(str(folder.path))
-    tokenizer.save_pretrained(str(folder.path))
-    write_json_atomic(folder.metrics, metrics)  # written last: marks the run complete
-    shutil.rmtree(folder.backup, ignore_errors=True)
-    for name in ("validation", "test"):
-        print(format_metrics(metrics[name], name))
-    return RunResult(folder.path, metrics, history, metrics["seconds_this_process"])
+    return RunResult(folder.path, metrics, history, metrics["seconds_this_process"], chief)
 
 
 def run(cfg: RunConfig) -> RunResult:
     """Fine-tunes `cfg.model` on `cfg.data` and leaves a complete run folder.
+
+    The SavedModel export is not part of training: `tfbert.serving.export.export_run` (which
+    `scripts/train.py` calls after this) writes it from the finished run folder.
 
     Raises:
         DataError, ModelLoadError, RunFolderError: bad input, reported before any training.
@@ -248,12 +268,4 @@ def run(cfg: RunConfig) -> RunResult:
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     with precision_policy(cfg.model.precision):
-        result = _fine_tune(cfg, strategy, chief, start)
-
-    # 7. Export a SavedModel for TF Serving (raw text in, probabilities and label out).
-    if cfg.output.export and chief:
-        from tfbert.export import export_run
-
-        exported = export_run(result.run_dir, model_name=cfg.output.export_name)
-        log.info("SavedModel for TF Serving: %s", exported.path)
-    return result
+        return _fine_tune(cfg, strategy, chief, start)

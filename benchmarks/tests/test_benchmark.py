@@ -145,6 +145,7 @@ def test_format_table_is_aligned_markdown():
     assert text.splitlines() == ["| #  | row    |", "|----|--------|", "| 1  | tfbert |", "| 10 | x      |"]
 
 
+@pytest.mark.slow
 def test_run_measures_tf_rows_and_skips_torch_without_interpreter(tiny_model_dir, toy_csv, tmp_path):
     """Rows 1-3 each in their own process on a tiny BERT; rows 4-5 skipped; JSON written."""
     output = tmp_path / "bench.json"
@@ -195,7 +196,7 @@ def test_serving_figures_of_an_export(trained_run, toy_csv):
 
 
 def test_serving_figures_of_a_temporary_export_of_the_model(tiny_model_dir, toy_csv):
-    """Without --export-dir the model itself is exported (untrained head) through tfbert.export."""
+    """Without --export-dir the model itself is exported (untrained head) through tfbert.serving.export."""
     cfg = BenchmarkConfig(model=str(tiny_model_dir), data=str(toy_csv), max_length=32,
                           train_size=64, eval_size=16, eval_batch_size=8, serving_requests=2,
                           serving_batches=1)

@@ -1,50 +1,18 @@
-"""Labelling with an exported SavedModel, as TF Serving would: no transformers, no training code.
-
-Also home of `Prediction`, the one result type of every classifier (export or run folder), kept
-here because this is the lightest module that returns it.
-"""
+"""Labelling with an exported SavedModel, as TF Serving would: no transformers, no training code."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from tfbert.config import PredictConfig
 from tfbert.errors import ExportError
+from tfbert.prediction import Prediction, to_predictions
 
 TEXT_SIGNATURE = "serving_default"
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One text's predicted label and the probability of every class."""
-
-    text: str
-    label: str
-    label_id: int
-    probabilities: dict[str, float]
-
-    @property
-    def confidence(self) -> float:
-        return self.probabilities[self.label]
-
-    def to_dict(self) -> dict:
-        return {"text": self.text, "label": self.label, "label_id": self.label_id,
-                "probabilities": self.probabilities}
-
-
-def to_predictions(texts: Sequence[str], probabilities: np.ndarray,
-                   label_names: Sequence[str]) -> list[Prediction]:
-    """Pairs each text with its most probable label and the per-class probabilities."""
-    results = []
-    for text, row in zip(texts, probabilities, strict=True):
-        best = int(np.argmax(row))
-        results.append(Prediction(text, label_names[best], best,
-                                  {name: float(p) for name, p in zip(label_names, row, strict=True)}))
-    return results
 
 
 class ExportedClassifier:
@@ -54,7 +22,7 @@ class ExportedClassifier:
     that its padding stays small. Probabilities are the export's (calibrated if training was).
     """
 
-    def __init__(self, export_dir: str | Path, batch_size: int = 32):
+    def __init__(self, export_dir: str | Path, batch_size: int = PredictConfig.batch_size):
         path = Path(export_dir)
         if not (path / "saved_model.pb").is_file():
             raise ExportError(f"{path} holds no saved_model.pb; pass a version folder such "

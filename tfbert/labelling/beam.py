@@ -28,13 +28,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.util import SortAndBatchElements
 
 import tfbert
-from tfbert.config import TABLE_TYPES, BeamPredictConfig
+from tfbert.config import TEXT_TYPES, BeamPredictConfig
 from tfbert.errors import DataError, ExportError
+from tfbert.labelling.columns import output_columns
+from tfbert.tables import read_table
 
 log = logging.getLogger(__name__)
 
-FILE_TYPES = (*TABLE_TYPES, ".txt")
-FIXED_COLUMNS = ("id", "label", "label_id")
 METRICS_NAMESPACE = "tfbert"
 SKIPPED = ("missing_text", "empty_text", "missing_id", "unreadable_files")
 COUNTERS = {name: Metrics.counter(METRICS_NAMESPACE, name) for name in (*SKIPPED, "labelled")}
@@ -70,9 +70,9 @@ def match_inputs(pattern: str) -> list[str]:
     if not paths:
         raise DataError(f"no input file matches {pattern!r}")
     for path in paths:
-        if (suffix := posixpath.splitext(path)[1].lower()) not in FILE_TYPES:
+        if (suffix := posixpath.splitext(path)[1].lower()) not in TEXT_TYPES:
             raise DataError(f"{path}: unknown file type {suffix or '(none)'}; "
-                             f"use one of {', '.join(FILE_TYPES)}")
+                             f"use one of {', '.join(TEXT_TYPES)}")
     return paths
 
 
@@ -82,51 +82,42 @@ def _id_root(pattern: str) -> str:
     return pattern[:pattern.rfind("/", 0, fixed) + 1]
 
 
-def _read_frame(path: str, text_column: str) -> pd.DataFrame:
-    """One whole file as a frame, by its suffix (as training reads them; .txt is one text a line)."""
-    with FileSystems.open(path) as handle:
-        data = handle.read()
-    suffix = posixpath.splitext(path)[1].lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(io.BytesIO(data))
-    text = data.decode("utf-8", errors="replace")
-    if suffix == ".txt":
-        lines = text.replace("\r\n", "\n").split("\n")
-        return pd.DataFrame({text_column: lines[:-1] if lines[-1] == "" else lines})
-    if suffix in (".csv", ".tsv"):  # only an empty field is missing: "NA" is a text
-        return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",", dtype=str,
-                           keep_default_na=False, na_values=[""])
-    if suffix == ".json":
-        try:
-            return pd.read_json(io.StringIO(text), dtype=False)
-        except ValueError:  # a .json file holding one object per line
-            pass
-    return pd.read_json(io.StringIO(text), lines=True, dtype=False)
-
-
 def _is_missing(value) -> bool:
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
+def _as_text(value) -> str | None:
+    """A kept input value as text (Beam's outputs declare every kept column a string)."""
+    return None if _is_missing(value) else str(value)
+
+
 class ReadTexts(beam.DoFn):
-    """Reads a file into (id, text) pairs; rows without a usable text or id are counted, skipped."""
+    """Reads a file into ((id, kept values), text) pairs through the product's one reader.
 
-    def __init__(self, text_column: str, id_column: str | None, id_root: str):
+    Rows without a usable text or id are counted and skipped; a file that cannot be read is
+    counted and skipped whole (it is read at once, so it is labelled whole or not at all).
+    """
+
+    def __init__(self, text_column: str, id_column: str | None, keep_columns: Sequence[str],
+                 id_root: str):
         self.text_column, self.id_column, self.id_root = text_column, id_column, id_root
+        self.keep_columns = tuple(keep_columns)
 
-    def process(self, path: str) -> Iterator[tuple[str, str]]:
+    def process(self, path: str) -> Iterator[tuple[tuple, str]]:
         try:
-            frame = _read_frame(path, self.text_column)
+            frame = read_table(path, text_columns=(self.text_column,), opener=FileSystems.open)
         except Exception as err:  # a damaged file must not stop the others
             log.warning("%s: skipped, cannot be read (%s)", path, err)
             COUNTERS["unreadable_files"].inc()
             return
-        for column in (self.text_column, self.id_column):
+        for column in (self.text_column, self.id_column, *self.keep_columns):
             if column is not None and column not in frame.columns:
                 log.warning("%s: no column %r; columns are %s", path, column, list(frame.columns))
         name = path[len(self.id_root):] if path.startswith(self.id_root) else path
-        texts = frame.get(self.text_column, pd.Series([None] * len(frame)))
-        ids = frame.get(self.id_column, pd.Series([None] * len(frame))) if self.id_column else None
+        missing = pd.Series([None] * len(frame), dtype=object)
+        texts = frame.get(self.text_column, missing)
+        ids = frame.get(self.id_column, missing) if self.id_column else None
+        kept = [frame.get(c, missing).to_numpy() for c in self.keep_columns]
         for row, text in enumerate(texts):
             if _is_missing(text):
                 COUNTERS["missing_text"].inc()
@@ -135,7 +126,8 @@ class ReadTexts(beam.DoFn):
             elif ids is not None and _is_missing(ids.iloc[row]):
                 COUNTERS["missing_id"].inc()
             else:
-                yield (f"{name}:{row}" if ids is None else str(ids.iloc[row])), str(text)
+                key = f"{name}:{row}" if ids is None else str(ids.iloc[row])
+                yield (key, tuple(_as_text(column[row]) for column in kept)), str(text)
 
 
 class LoadedExport:
@@ -178,16 +170,17 @@ class ExportModelHandler(ModelHandler[str, PredictionResult, LoadedExport]):
         return METRICS_NAMESPACE
 
 
-def _text_length(keyed: tuple[str, str]) -> int:
+def _text_length(keyed: tuple[tuple, str]) -> int:
     return len(keyed[1])
 
 
-def _output_row(keyed: tuple[str, PredictionResult], label_names: tuple[str, ...]) -> dict:
-    key, result = keyed
+def _output_row(keyed: tuple[tuple, PredictionResult], columns: Sequence[str]) -> dict:
+    """One output row, its columns named as `predict.py` names them (`output_columns`)."""
+    (key, kept), result = keyed
     label, label_id, probabilities = result.inference
     COUNTERS["labelled"].inc()
-    return {"id": key, "label": label, "label_id": label_id,
-            **{f"prob_{name}": float(p) for name, p in zip(label_names, probabilities, strict=True)}}
+    values = [key, label, label_id, *map(float, probabilities), *kept]
+    return dict(zip(columns, values, strict=True))
 
 
 def _csv_line(row: dict, columns: Sequence[str]) -> str:
@@ -200,22 +193,24 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: BeamPredictConfig, files: Seque
                    label_names: tuple[str, ...]) -> None:
     """Read -> spread -> sort by length and batch -> RunInference -> write shards."""
     handler = KeyedModelHandler(ExportModelHandler(cfg.export, cfg.share_model)).with_no_batching()
+    columns = output_columns(cfg.id_column, label_names, cfg.keep_columns)
     rows = (pipeline
             | "Files" >> beam.Create(list(files))
             | "SpreadFiles" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadTexts(cfg.text_column, cfg.id_column, _id_root(cfg.input)))
+            | "Read" >> beam.ParDo(ReadTexts(cfg.text_column, cfg.id_column, cfg.keep_columns,
+                                             _id_root(cfg.input)))
             | "SpreadTexts" >> beam.Reshuffle()
             # Length-aware BatchElements needs a real-time timer, which sends the DirectRunner to
             # its one-process fallback; sorting within a bundle runs on every runner.
             | "SortAndBatch" >> SortAndBatchElements(1, cfg.batch_size, sys.maxsize,
                                                      element_size_fn=_text_length)
             | "Classify" >> RunInference(handler)
-            | "Rows" >> beam.Map(_output_row, label_names))
-    columns = (*FIXED_COLUMNS, *(f"prob_{name}" for name in label_names))
+            | "Rows" >> beam.Map(_output_row, columns))
     shards = {"num_shards": cfg.num_shards, "file_name_suffix": f".{cfg.output_format}"}
     if cfg.output_format == "parquet":
-        schema = pa.schema([("id", pa.string()), ("label", pa.string()), ("label_id", pa.int32())]
-                           + [(f"prob_{name}", pa.float32()) for name in label_names])
+        types = [pa.string(), pa.string(), pa.int32(), *[pa.float32()] * len(label_names),
+                 *[pa.string()] * len(cfg.keep_columns)]
+        schema = pa.schema(list(zip(columns, types, strict=True)))
         _ = rows | "Write" >> beam.io.WriteToParquet(cfg.output, schema, codec="snappy", **shards)
     elif cfg.output_format == "csv":
         header = _csv_line(dict(zip(columns, columns, strict=True)), columns)

@@ -25,28 +25,27 @@ _STARTUP_NOISE = re.compile(rb"^(WARNING: All log messages before absl::Initiali
                             rb"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] )")
 # An "error" on every machine without a GPU: CUDA's driver probe failing is the expected answer.
 _NO_GPU_PROBE = re.compile(rb"^E\d{4} .*failed call to cuInit")
-# What Beam's worker processes log at start-up: their INFO lines and notes about optional clients.
-_BEAM_WORKER_NOISE = re.compile(rb"^((INFO|DEBUG):|WARNING:[\w.]+:(apitools not found"
-                                rb"|No semi_persistent_directory found|Discarding unparseable args"
-                                rb"|Resource module is not available))")
 
 
 def is_verbose(flag: bool = False) -> bool:
     return flag or os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
-def start_tensorflow(verbose: bool = False) -> None:
+def start_tensorflow(verbose: bool = False) -> bool:
     """Imports TensorFlow (and probes for GPUs) with the start-up noise filtered out.
 
-    Call it before anything imports TensorFlow; once TensorFlow is loaded it does nothing.
+    Call it before anything imports TensorFlow. Returns False, and says so in a debug line,
+    when TensorFlow was already loaded: its start-up lines were printed (or not) back then.
     """
     if "tensorflow" in sys.modules:
-        return
+        logging.getLogger("tfbert").debug("TensorFlow was imported before start-up; its start-up "
+                                          "lines were not filtered (or shown with -v)")
+        return False
     if verbose:
         if not tfbert.USER_SET_TF_LOG_LEVEL:
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         import tensorflow  # noqa: F401
-        return
+        return True
     sys.stderr.flush()
     saved, gpus = os.dup(2), []
     with tempfile.TemporaryFile() as caught:
@@ -64,20 +63,23 @@ def start_tensorflow(verbose: bool = False) -> None:
                 if not _is_noise(line, bool(gpus)):
                     sys.stderr.buffer.write(line)
             sys.stderr.flush()
+    return True
 
 
-def _is_noise(line: bytes, has_gpu: bool) -> bool:
-    return bool(_STARTUP_NOISE.match(line) or _BEAM_WORKER_NOISE.match(line)
+def _is_noise(line: bytes, has_gpu: bool, extra: re.Pattern[bytes] | None = None) -> bool:
+    return bool(_STARTUP_NOISE.match(line) or (extra is not None and extra.match(line))
                 or (not has_gpu and _NO_GPU_PROBE.match(line)))
 
 
 @contextlib.contextmanager
-def quiet_child_processes(verbose: bool = False, has_gpu: bool = False) -> Iterator[None]:
+def quiet_child_processes(verbose: bool = False, has_gpu: bool = False,
+                          extra_noise: re.Pattern[bytes] | None = None) -> Iterator[None]:
     """File descriptor 2 goes through a filter while the block runs, for the processes it starts.
 
-    Beam's worker processes import TensorFlow on their own and write to the inherited stderr, so
-    the filter has to sit on the descriptor: known start-up noise is dropped, every other line
-    (ours, real warnings, errors) is passed on in order.
+    Child processes (Beam's workers) import TensorFlow on their own and write to the inherited
+    stderr, so the filter has to sit on the descriptor: TensorFlow's start-up noise and lines
+    matching `extra_noise` (the children's own) are dropped, every other line (ours, real
+    warnings, errors) is passed on in order.
     """
     if verbose:
         yield
@@ -91,7 +93,7 @@ def quiet_child_processes(verbose: bool = False, has_gpu: bool = False) -> Itera
     def pump() -> None:
         with open(read_end, "rb") as pipe:
             for line in pipe:
-                if not _is_noise(line, has_gpu):
+                if not _is_noise(line, has_gpu, extra_noise):
                     os.write(terminal, line)
 
     thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)

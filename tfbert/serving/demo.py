@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfbert.exported import ExportedClassifier, Prediction
+from tfbert.prediction import Prediction
+from tfbert.serving.exported import ExportedClassifier
 
 MAX_CHARS = 200_000  # per text; the export reads at most max_length tokens of it anyway
 MAX_BATCH = 5_000  # texts per batch submission

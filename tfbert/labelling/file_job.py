@@ -9,9 +9,10 @@ appears under the final name.
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import functools
 import json
 import logging
@@ -31,12 +32,15 @@ import pyarrow.parquet as pq
 
 from tfbert.config import LabelFileConfig
 from tfbert.errors import DataError, RunFolderError
-from tfbert.run_folder import write_json_atomic
+from tfbert.files import write_json_atomic
+from tfbert.labelling.columns import ROW_COLUMN, output_columns
+from tfbert.tables import Utf8Counter, count_rows, iter_table
 
 log = logging.getLogger(__name__)
 
 SKIP_REASONS = ("missing text", "empty text")
 JOB_FILE = "job.json"
+COLUMN_HINT = "choose them with --text-column / --id-column / --keep-columns"
 
 
 @dataclass
@@ -67,114 +71,6 @@ class LabelSummary:
                 if self.invalid_utf8 else "")
         return (f"{self.rows_read:,} rows read, {self.labelled:,} labelled, "
                 f"{sum(self.skipped.values()):,} skipped: {why}{ids}{utf8} -> {self.output}")
-
-
-# ---------------------------------------------------------------------------- reading in chunks
-
-
-class _Utf8Counter:
-    """A codecs error handler that replaces invalid UTF-8 with U+FFFD and counts it (or refuses)."""
-
-    def __init__(self, strict: bool, path: Path):
-        self.count, self.strict, self.path = 0, strict, path
-        self.name = f"tfbert.label_file.{id(self)}"
-        codecs.register_error(self.name, self)
-
-    def __call__(self, error: UnicodeDecodeError) -> tuple[str, int]:
-        if self.strict:
-            raise DataError(f"{self.path}: invalid UTF-8 bytes ({error.object[error.start:error.end]!r}); "
-                            "re-save it as UTF-8 or drop --strict to replace them")
-        self.count += 1
-        return "\ufffd", error.end
-
-
-def _json_records(handle) -> Iterator[dict]:
-    """Objects of a JSON array or of JSON lines, parsed as the text streams in."""
-    decoder, buffer, done = json.JSONDecoder(), "", False
-    while not done:
-        block = handle.read(1 << 20)
-        done = not block
-        buffer += block
-        position = 0
-        while True:
-            while position < len(buffer) and buffer[position] in " \t\r\n,[]":
-                position += 1
-            if position == len(buffer):
-                break
-            try:
-                record, position = decoder.raw_decode(buffer, position)
-            except json.JSONDecodeError as err:
-                if done:
-                    raise DataError(f"not valid JSON near character {err.pos}: {err.msg}") from err
-                break  # the value continues in the next block
-            yield record
-        buffer = buffer[position:]
-
-
-def _frames(path: Path, columns: list[str], chunk_rows: int, utf8: _Utf8Counter,
-            start: int) -> Iterator[pd.DataFrame]:
-    """DataFrames of at most `chunk_rows` rows holding `columns`, from row `start` on."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        # pre_buffer (pyarrow's default) keeps the row groups it has read: the process grew with
-        # the file (about 1 MB per 1,000 IMDb reviews) until it held the whole of it.
-        parquet = pq.ParquetFile(path, pre_buffer=False)
-        missing = [c for c in columns if c not in parquet.schema_arrow.names]
-        _check_columns(path, missing, parquet.schema_arrow.names)
-        first, offset = 0, 0  # skip whole row groups that are already done
-        while first < parquet.num_row_groups and offset + parquet.metadata.row_group(first).num_rows <= start:
-            offset += parquet.metadata.row_group(first).num_rows
-            first += 1
-        groups = range(first, parquet.num_row_groups)
-        for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns):
-            frame = batch.to_pandas()
-            yield frame.iloc[max(0, start - offset):]
-            offset += len(frame)
-        return
-    with open(path, encoding="utf-8", errors=utf8.name, newline="" if suffix != ".txt" else None) as handle:
-        if suffix == ".txt":  # one text per line: the text column is the only one
-            lines = (line.rstrip("\n") for line in handle)
-            chunks = (pd.DataFrame({columns[0]: b}) for b in _batched(lines, chunk_rows))
-        elif suffix in (".csv", ".tsv"):
-            chunks = _csv_chunks(path, handle, "\t" if suffix == ".tsv" else ",", columns, chunk_rows)
-        else:
-            chunks = (pd.DataFrame.from_records(b) for b in _batched(_json_records(handle), chunk_rows))
-        row = 0
-        for frame in chunks:
-            if row + len(frame) > start:
-                missing = [c for c in columns if c not in frame.columns]
-                _check_columns(path, missing, list(frame.columns))
-                yield frame[columns].iloc[max(0, start - row):]
-            row += len(frame)
-
-
-def _batched(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _csv_chunks(path: Path, handle, sep: str, columns: list[str], chunk_rows: int) -> Iterator:
-    try:
-        # Every field stays a string (ids such as 007 keep their zeros); only empty is missing.
-        yield from pd.read_csv(handle, sep=sep, chunksize=chunk_rows, dtype=str, index_col=False,
-                               keep_default_na=False, na_values=[""])
-    except pd.errors.ParserError as err:
-        raise DataError(f"{path}: {err}; put double quotes around texts that contain the "
-                        "delimiter") from err
-    except pd.errors.EmptyDataError as err:
-        raise DataError(f"{path}: the file is empty") from err
-
-
-def _check_columns(path: Path, missing: list[str], present: list[str]) -> None:
-    if missing:
-        raise DataError(f"{path}: column {missing[0]!r} not found; columns are {present}; choose "
-                        "them with --text-column / --id-column / --keep-columns")
 
 
 # ---------------------------------------------------------------------------- the job folder
@@ -222,6 +118,35 @@ def _open_job(cfg: LabelFileConfig, job: dict) -> Path | None:
         shutil.rmtree(stale, ignore_errors=True)
     write_json_atomic(parts / JOB_FILE, job)
     return parts
+
+
+@contextlib.contextmanager
+def _exclusive(output: Path) -> Iterator[None]:
+    """Holds `.<output name>.lock` beside the output while a job works on it.
+
+    A second job on the same output (two overlapping cron runs) stops at once instead of
+    racing on the parts folder. The lock is the kernel's (`flock`): a job killed with -9 drops
+    it with its process, so nothing is left stuck and a rerun resumes.
+    """
+    lock = output.parent / f".{output.name}.lock"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(lock, "a+")  # noqa: SIM115 (held open until the job ends)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunFolderError(f"{output} is being written by another labelling job that is "
+                                 f"still running (it holds {lock}); wait for it to end, or "
+                                 "choose another --output") from None
+        if lock.exists() and os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+            break  # not a lock file that the job before us removed just now
+        handle.close()
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # removed while held: the next job makes a new one
+        handle.close()
 
 
 def _commit(parts: Path, start: int, stop: int, table: pd.DataFrame, meta: dict) -> None:
@@ -303,7 +228,7 @@ def _return_freed_memory() -> None:
 
 
 def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConfig,
-                 utf8_before: int, utf8: _Utf8Counter, on_batch) -> tuple[pd.DataFrame, dict]:
+                 utf8_before: int, utf8: Utf8Counter, on_batch) -> tuple[pd.DataFrame, dict]:
     ids = frame[cfg.id_column] if cfg.id_column else pd.Series(np.arange(start, start + len(frame)))
     texts = frame[cfg.text_column].to_numpy()
     missing = np.array([not isinstance(t, str) for t in texts], dtype=bool)
@@ -316,7 +241,7 @@ def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConf
     probabilities = classifier.predict_proba(list(texts[keep]), on_batch=on_batch) if keep.any() else \
         np.zeros((0, len(classifier.label_names)), np.float32)
     best = probabilities.argmax(axis=-1) if len(probabilities) else np.zeros((0,), np.int64)
-    table = pd.DataFrame({cfg.id_column or "row": ids.to_numpy()[keep],
+    table = pd.DataFrame({cfg.id_column or ROW_COLUMN: ids.to_numpy()[keep],
                           "label": np.asarray(classifier.label_names, dtype=object)[best],
                           "label_id": best.astype(np.int32)})
     for i, name in enumerate(classifier.label_names):
@@ -328,17 +253,6 @@ def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConf
             "skipped": {"missing text": int(missing.sum()), "empty text": int(empty.sum())},
             "skipped_ids": skipped_ids, "invalid_utf8": utf8.count - utf8_before}
     return table, meta
-
-
-def output_columns(cfg: LabelFileConfig, label_names: tuple[str, ...]) -> list[str]:
-    """id (or row), label, label_id, prob_<class> per class, then the kept input columns."""
-    columns = [cfg.id_column or "row", "label", "label_id", *(f"prob_{n}" for n in label_names),
-               *cfg.keep_columns]
-    clashes = {c for c in columns if columns.count(c) > 1}
-    if clashes:
-        raise DataError(f"output columns would repeat {sorted(clashes)}; rename them with "
-                        "--id-column / --keep-columns")
-    return columns
 
 
 def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSummary:
@@ -357,29 +271,41 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     source, output = Path(cfg.input), Path(cfg.output)
     if not source.is_file():
         raise DataError(f"input file {source} does not exist")
-    output_columns(cfg, classifier.label_names)
+    output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns)
     stat = source.stat()
     job = {"input": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "text_column": cfg.text_column, "id_column": cfg.id_column,
            "keep_columns": list(cfg.keep_columns), "model": model_key,
            "labels": list(classifier.label_names)}
     summary = LabelSummary(output)
-    parts = _open_job(cfg, job)
-    if parts is None:
-        summary.already_complete = True
-        return summary
+    with _exclusive(output):
+        parts = _open_job(cfg, job)
+        if parts is None:
+            summary.already_complete = True
+            return summary
+        _label_rows(classifier, cfg, parts, summary)
+        _join(_committed(parts), output)
+        shutil.rmtree(parts)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _label_rows(classifier, cfg: LabelFileConfig, parts: Path, summary: LabelSummary) -> None:
+    """Labels the rows after the last committed chunk, committing one chunk at a time."""
+    source = Path(cfg.input)
     done = _committed(parts)
     for part in done:
         summary.add(json.loads((part / "meta.json").read_text()))
     start = int(done[-1].name.split("-")[1]) if done else 0
     if start:
         log.info("continuing after row %d (%d chunks already labelled)", start, len(done))
-    total = pq.ParquetFile(source).metadata.num_rows if source.suffix.lower() == ".parquet" else None
-    progress = _Progress(total, start)
-    utf8 = _Utf8Counter(cfg.strict, source)
+    progress = _Progress(count_rows(source), start)
+    utf8 = Utf8Counter()
     columns = list(dict.fromkeys([cfg.text_column, *filter(None, [cfg.id_column]), *cfg.keep_columns]))
     before = 0
-    for frame in _frames(source, columns, cfg.chunk_rows, utf8, start):
+    chunks = iter_table(source, columns, cfg.chunk_rows, start=start, strict=cfg.strict, utf8=utf8,
+                        text_columns=(cfg.text_column,), column_hint=COLUMN_HINT)
+    for frame in chunks:
         if not len(frame):
             continue
         # Progress moves with every model batch: a chunk can take minutes on a CPU.
@@ -395,7 +321,3 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     progress.update(0, final=True)
     if not start:
         raise DataError(f"{source}: no rows to label")
-    _join(_committed(parts), output)
-    shutil.rmtree(parts)
-    summary.seconds = time.monotonic() - started
-    return summary

@@ -1,0 +1,70 @@
+"""What every command shares: value parsers, the run/export flags, start-up and the error guard."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tfbert.cli.console import VERBOSE_ENV, is_verbose, setup_logging, start_tensorflow
+from tfbert.errors import TfbertError
+
+
+def parse_size(text: str) -> float | int:
+    """`200` -> 200 examples; `0.1` -> a fraction."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    return int(value) if value.is_integer() else value
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """`a, b,c` -> ("a", "b", "c")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show TensorFlow's and transformers' own start-up and info lines "
+                             f"(also: {VERBOSE_ENV}=1)")
+    return parser
+
+
+def add_run_flags(parser: argparse.ArgumentParser, export_too: bool) -> None:
+    """`--run` (and `--export`), plus the old `--model` that meant a run folder."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--run", help="run folder written by train.py")
+    if export_too:
+        group.add_argument("--export", help="export version folder, e.g. "
+                                            "saved_models/<run>/export/classifier/1")
+    group.add_argument("--model", dest="legacy_model", help="deprecated: use --run"
+                       + (" or --export" if export_too else ""))
+
+
+def resolve_run_flags(args: argparse.Namespace) -> None:
+    """Maps the deprecated `--model` onto `--run` (or `--export` for a SavedModel folder)."""
+    path = args.legacy_model
+    if path is None:
+        return
+    as_export = hasattr(args, "export") and (Path(path) / "saved_model.pb").is_file()
+    kind, flag = ("an export", "--export") if as_export else ("a run", "--run")
+    print(f"note: --model for {kind} folder is deprecated; use {flag}", file=sys.stderr)
+    setattr(args, "export" if as_export else "run", path)
+
+
+def start(verbose_flag: bool) -> None:
+    """TensorFlow loaded quietly (unless -v) and our logging set up, before the command's work."""
+    verbose = is_verbose(verbose_flag)
+    setup_logging(verbose)  # first: TensorFlow's logger then uses our handler, not one of its own
+    start_tensorflow(verbose)
+
+
+def guarded(body: Callable[[], int]) -> int:
+    """Runs a command, turning a user-fixable error into one line on stderr and its exit code."""
+    try:
+        return body()
+    except TfbertError as err:
+        print(f"{err.kind}: {err}", file=sys.stderr)
+        return err.exit_code

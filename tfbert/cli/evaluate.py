@@ -1,0 +1,50 @@
+"""`scripts/evaluate.py`: a finished run's metrics and report on any labelled data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from tfbert.cli.common import add_run_flags, add_verbose_flag, guarded, resolve_run_flags, start
+from tfbert.config import DataConfig, TrainConfig
+from tfbert.errors import ExitCode
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = DataConfig()
+    parser = argparse.ArgumentParser(prog="evaluate.py",
+                                     description="Evaluate a fine-tuned run on labelled data.")
+    add_run_flags(parser, export_too=False)
+    parser.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
+                        help="same forms as train.py --data")
+    parser.add_argument("--split", default=None, help="default: test, or the only split")
+    parser.add_argument("--text-column", default=d.text_column)
+    parser.add_argument("--label-column", default=d.label_column)
+    parser.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset size")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig().eval_batch_size)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    return add_verbose_flag(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    resolve_run_flags(args)
+    try:
+        data_cfg = DataConfig(sources=tuple(args.data), text_column=args.text_column,
+                              label_column=args.label_column, test_size=args.test_size,
+                              seed=args.seed)
+    except ValueError as err:
+        parser.error(str(err))
+
+    def body() -> int:
+        start(args.verbose)
+        from tfbert.evaluate import evaluate_run, format_metrics
+
+        metrics = evaluate_run(args.run, data_cfg, args.split, args.batch_size)
+        print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics, "evaluation"))
+        return ExitCode.OK
+
+    return guarded(body)

@@ -1,0 +1,120 @@
+"""`scripts/predict.py`: label a few texts, or a whole file streamed to an output (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tfbert.cli.common import add_run_flags, add_verbose_flag, guarded, parse_names, resolve_run_flags, start
+from tfbert.config import LabelFileConfig, PredictConfig
+from tfbert.errors import DataError, ExitCode
+
+log = logging.getLogger("tfbert")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    f = LabelFileConfig(input="in.csv", output="out.csv")  # only for its defaults
+    parser = argparse.ArgumentParser(
+        prog="predict.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Label texts with a fine-tuned run or its export: a few on the command "
+                    "line, or a whole file streamed to an output file (resumable).")
+    add_run_flags(parser, export_too=True)
+    parser.add_argument("texts", nargs="*", help="texts to label")
+    parser.add_argument("--file", help="a text file with one text per line ('-' for stdin)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    parser.add_argument("--batch-size", type=int, default=PredictConfig().batch_size,
+                        help="texts per forward pass")
+    big = parser.add_argument_group("a large file (read in chunks; run again to resume)")
+    big.add_argument("--input", help="CSV, TSV, JSONL, JSON, parquet, or .txt (one text per line)")
+    big.add_argument("--output", help="predictions file: .parquet, .csv or .jsonl")
+    big.add_argument("--text-column", default=f.text_column)
+    big.add_argument("--id-column", default=f.id_column,
+                     help="column that identifies each row (default: the row number, from 0)")
+    big.add_argument("--keep-columns", type=parse_names, default=f.keep_columns,
+                     help="comma-separated input columns to copy into the output")
+    big.add_argument("--chunk-rows", type=int, default=f.chunk_rows,
+                     help="rows per committed chunk: at most this much work is redone after a crash")
+    big.add_argument("--strict", action="store_true", default=f.strict,
+                     help="stop at an empty or missing text or invalid UTF-8 instead of skipping")
+    big.add_argument("--overwrite", action="store_true", default=f.overwrite,
+                     help="label again even if the output (or an unfinished job) exists")
+    return add_verbose_flag(parser)
+
+
+def _read_lines(path: str) -> list[str]:
+    if path == "-":
+        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return [line.rstrip("\n") for line in handle if line.strip()]
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}") from err
+
+
+def load_classifier(args: argparse.Namespace):
+    """The run folder's Keras model, or the export's raw-text signature (no transformers)."""
+    if getattr(args, "export", None):
+        from tfbert.serving.exported import ExportedClassifier
+
+        return ExportedClassifier(args.export, batch_size=args.batch_size)
+    from tfbert.predict import Classifier
+
+    return Classifier.from_run(args.run, batch_size=args.batch_size)
+
+
+def _model_key(args: argparse.Namespace) -> str:
+    """The model's path and the time it was written: a job never continues with another model."""
+    path = Path(args.export or args.run).resolve()
+    weights = path / ("saved_model.pb" if args.export else "tf_model.h5")
+    return f"{path}@{weights.stat().st_mtime_ns if weights.exists() else 0}"
+
+
+def _label_file(args: argparse.Namespace, cfg: LabelFileConfig) -> int:
+    start(args.verbose)
+    from tfbert.labelling.file_job import predict_file
+
+    summary = predict_file(load_classifier(args), cfg, _model_key(args))
+    if summary.already_complete:
+        log.info("%s is already complete (--overwrite labels the file again)", cfg.output)
+    else:
+        log.info("%s in %.0f s", summary.describe(), summary.seconds)
+    return ExitCode.OK
+
+
+def _label_texts(args: argparse.Namespace) -> int:
+    start(args.verbose)
+    texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
+    for prediction in load_classifier(args).predict(texts):
+        if args.json:
+            print(json.dumps(prediction.to_dict(), ensure_ascii=False))
+        else:
+            probs = "  ".join(f"{k}={v:.3f}" for k, v in prediction.probabilities.items())
+            snippet = prediction.text if len(prediction.text) <= 60 else prediction.text[:57] + "..."
+            print(f"{prediction.label}\t{probs}\t{snippet}")
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    resolve_run_flags(args)
+    try:
+        PredictConfig(batch_size=args.batch_size)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.input or args.output:
+        if args.texts or args.file or args.json or not (args.input and args.output):
+            parser.error("--input needs --output, and neither goes with texts, --file or --json")
+        try:
+            cfg = LabelFileConfig(args.input, args.output, args.text_column, args.id_column,
+                                  args.keep_columns, args.chunk_rows, args.strict, args.overwrite)
+        except ValueError as err:
+            parser.error(str(err))
+        return guarded(lambda: _label_file(args, cfg))
+    if not args.texts and not args.file:
+        parser.error("give texts as arguments, --file, or --input and --output")
+    return guarded(lambda: _label_texts(args))

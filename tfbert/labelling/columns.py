@@ -1,0 +1,25 @@
+"""The columns of a labelled output, the same for a file job (`predict.py`) and Beam."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tfbert.errors import DataError
+
+ROW_COLUMN = "row"  # the key column's name when the input has no id column
+
+
+def output_columns(id_column: str | None, label_names: Sequence[str],
+                   keep_columns: Sequence[str] = ()) -> list[str]:
+    """The id column (or `row`), label, label_id, prob_<class> per class, then kept input columns.
+
+    Raises:
+        DataError: two columns would have the same name.
+    """
+    columns = [id_column or ROW_COLUMN, "label", "label_id", *(f"prob_{n}" for n in label_names),
+               *keep_columns]
+    clashes = {c for c in columns if columns.count(c) > 1}
+    if clashes:
+        raise DataError(f"output columns would repeat {sorted(clashes)}; rename them with "
+                        "--id-column / --keep-columns")
+    return columns

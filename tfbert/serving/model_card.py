@@ -1,0 +1,83 @@
+"""What an export carries besides the model: its model card and example TF Serving settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfbert.config import RunConfig
+from tfbert.serving.module import ServingModule
+
+COMPUTE_NOTES = {
+    "float32": "float32 (any CPU or GPU)",
+    "bfloat16": "bfloat16 (weights and arithmetic), for CPUs with native bfloat16 (x86 flags "
+                "avx512_bf16 or amx_bf16: Intel Cooper Lake, Sapphire Rapids and later, AMD Zen 4 "
+                "and later); elsewhere it runs emulated, slower than the float32 export",
+}
+
+
+MODELS_CONFIG = """model_config_list {{
+  config {{
+    name: "{name}"
+    base_path: "/models/{name}"
+    model_platform: "tensorflow"
+    model_version_policy {{ latest {{ num_versions: 1 }} }}
+  }}
+}}
+"""
+
+BATCHING_PARAMETERS = """max_batch_size {{ value: 32 }}
+batch_timeout_micros {{ value: 2000 }}
+max_enqueued_batches {{ value: 100 }}
+num_batch_threads {{ value: {threads} }}
+"""
+
+
+def _cut_rule(module: ServingModule) -> str:
+    if module.text_tokenizer is None:
+        return "clients must truncate token ids as in training"
+    head, budget = module.text_tokenizer.head_tokens, module.text_tokenizer.budget
+    if head >= budget:
+        return "longer texts keep their first tokens"
+    return f"longer texts keep their first {head} and last {budget - head} tokens"
+
+
+def model_card(run_dir: Path, cfg: RunConfig | None, metrics: dict, name: str, version: int,
+               module: ServingModule, compute_dtype: str = "float32") -> str:
+    """The export's README.md: what it was trained from, how it cuts texts, how to call it.
+
+    `cfg` is the run's saved config; None for a checkpoint folder that has none.
+    """
+    max_length, temperature = int(module.max_length.numpy()), float(module.temperature.numpy())
+    labels = [s.decode() for s in module.label_names.numpy()]
+    lines = [
+        f"# {name}", "",
+        f"Text classifier exported by tfbert from `{run_dir}`.", "",
+        f"- base model: `{cfg.model.name_or_path if cfg else 'unknown'}`",
+        f"- data: `{' '.join(cfg.data.sources) if cfg else 'unknown'}`",
+        f"- labels (id order): {', '.join(labels)}",
+        f"- max length: {max_length} tokens; {_cut_rule(module)}",
+        f"- computes in {COMPUTE_NOTES[compute_dtype]}; outputs are float32",
+        f"- probability temperature: {temperature:.4g}"
+        + (" (fitted on the validation split: served probabilities are calibrated)"
+           if temperature != 1.0 else " (uncalibrated)"),
+    ]
+    test = metrics.get("test")
+    if test:
+        lines.append(f"- test set: {test['n_examples']} examples, accuracy {test['accuracy']:.4f}, "
+                     f"macro-F1 {test['f1']:.4f}")
+    text_note = (f"`serving_default` takes raw strings (input `text`), tokenized in the graph "
+                 f"({module.text_tokenizer.family})"
+                 if module.text_tokenizer is not None else
+                 "no raw-text signature (no in-graph copy of this tokenizer); `serving_default` "
+                 "takes token ids")
+    lines += [
+        "", "## Calling it", "",
+        f"- {text_note}; `token_ids` takes `{'`, `'.join(module.input_names)}` (int32).",
+        "- outputs: `probabilities`, `logits`, `label_id`, `label`.",
+        "", "```bash",
+        f"docker run -p 8501:8501 -v $PWD:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
+        f"curl -d '{{\"instances\": [\"great movie\"]}}' localhost:8501/v1/models/{name}:predict",
+        "```", "",
+        f"Version folders: `{version}/` (TF Serving loads the highest).", "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""The serving module: a fine-tuned classifier behind named, typed TensorFlow entry points."""
+
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+
+from tfbert.serving.exported import TEXT_SIGNATURE
+from tfbert.tokenizers import InGraphTokenizer, UnsupportedTokenizerError, in_graph_tokenizer
+
+log = logging.getLogger(__name__)
+
+TOKEN_IDS_SIGNATURE = "token_ids"
+
+
+class ServingModule(tf.Module):
+    """The classifier behind named, typed entry points.
+
+    Signatures (keyword inputs, for TF Serving and `signatures[...]`):
+        serving_default(text)                           raw strings -> outputs
+        token_ids(input_ids, attention_mask, ...)       pre-tokenized int32 ids -> outputs
+    Plain functions (one positional input, for Keras 3 `TFSMLayer(call_endpoint=...)`):
+        classify_text(text), classify_token_ids({"input_ids": ..., ...})
+    Outputs: probabilities (float32 [batch, labels]), logits, label_id (int32), label (string).
+    Attributes that survive `tf.saved_model.load`, for clients that show them: `label_names`
+    (string [labels]) and `max_length` (int32, tokens read per text; 0 without a text path).
+    """
+
+    def __init__(self, model, label_names: tuple[str, ...], input_names: tuple[str, ...],
+                 text_tokenizer: InGraphTokenizer | None, temperature: float = 1.0):
+        super().__init__(name="tfbert_classifier")
+        self.model = model
+        self.text_tokenizer = text_tokenizer
+        self.input_names = input_names
+        # Variables, not constants: only variables are restored as attributes of the loaded object.
+        self.label_names = tf.Variable(list(label_names), dtype=tf.string, trainable=False,
+                                       name="label_names")
+        self.max_length = tf.Variable(text_tokenizer.max_length if text_tokenizer else 0,
+                                      dtype=tf.int32, trainable=False, name="max_length")
+        self.temperature = tf.constant(float(temperature), tf.float32)
+        id_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in input_names}
+        self.classify_token_ids = tf.function(self._classify_ids, input_signature=[id_spec])
+        self.serve_token_ids = tf.function(self._serve_ids, input_signature=list(id_spec.values()))
+        if text_tokenizer is not None:
+            text_spec = tf.TensorSpec([None], tf.string, name="text")
+            self.classify_text = tf.function(self._classify_text, input_signature=[text_spec])
+
+    def _outputs(self, features: dict) -> dict:
+        logits = tf.cast(self.model(features, training=False).logits, tf.float32)
+        probabilities = tf.nn.softmax(logits / self.temperature, axis=-1)
+        label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {"probabilities": probabilities, "logits": logits, "label_id": label_id,
+                "label": tf.gather(self.label_names, label_id)}
+
+    def _classify_ids(self, features: dict) -> dict:
+        return self._outputs({name: features[name] for name in self.input_names})
+
+    def _serve_ids(self, *tensors) -> dict:
+        return self._outputs(dict(zip(self.input_names, tensors, strict=True)))
+
+    def _classify_text(self, text: tf.Tensor) -> dict:
+        encoded = self.text_tokenizer(text)
+        return self._outputs({name: encoded[name] for name in self.input_names})
+
+    def signatures(self) -> dict:
+        found = {TOKEN_IDS_SIGNATURE: self.serve_token_ids.get_concrete_function()}
+        if self.text_tokenizer is not None:
+            found[TEXT_SIGNATURE] = self.classify_text.get_concrete_function()
+        else:  # no raw-text entry point: the token-id signature becomes the default
+            found[TEXT_SIGNATURE] = found[TOKEN_IDS_SIGNATURE]
+        return found
+
+
+def build_serving_module(
+    model, tokenizer, max_length: int, temperature: float = 1.0,
+    truncation: str = "head", head_tokens: int | None = None,
+) -> ServingModule:
+    """Wraps a Keras classifier and its HF fast tokenizer, with a raw-text path where it can.
+
+    `truncation` and `head_tokens` must be the training ones, so served texts are cut alike.
+    """
+    try:
+        text_tokenizer = in_graph_tokenizer(tokenizer, max_length, truncation, head_tokens)
+    except UnsupportedTokenizerError as err:
+        log.warning("raw-text signature not exported: %s; only the token-id signature is", err)
+        text_tokenizer = None
+    names = model.config.id2label
+    label_names = tuple(names[i] for i in range(len(names)))
+    input_names = tuple(n for n in tokenizer.model_input_names
+                        if n in ("input_ids", "attention_mask", "token_type_ids"))
+    return ServingModule(model, label_names, input_names, text_tokenizer, temperature)
