@@ -121,7 +121,13 @@ MISSING_SHARED = ("; set TFBERT_SHARED_DIR, or run the tests without it: "
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test that reads the shared folder must say so with the `real_model` marker."""
+    """Every test that reads the shared folder must say so with the `real_model` marker.
+
+    The long tests (real model, killed processes) run first, so that the two workers do not
+    end with one of them alone on a long test.
+    """
+    items.sort(key=lambda item: not (item.get_closest_marker("real_model")
+                                     or item.get_closest_marker("slow")))
     unmarked = [item.nodeid for item in items
                 if set(SHARED_FIXTURES) & set(getattr(item, "fixturenames", ()))
                 and item.get_closest_marker("real_model") is None]

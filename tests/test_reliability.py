@@ -24,7 +24,7 @@ from tfbert.errors import ExitCode
 def long_toy_data(tmp_path_factory):
     """Enough rows that one epoch at batch 4 takes a few seconds even for the tiny model."""
     folder = tmp_path_factory.mktemp("long_toy")
-    toy_reviews(1600, seed=11).to_csv(folder / "train.csv", index=False)
+    toy_reviews(800, seed=11).to_csv(folder / "train.csv", index=False)
     toy_reviews(40, seed=12).to_csv(folder / "validation.csv", index=False)
     toy_reviews(40, seed=13).to_csv(folder / "test.csv", index=False)
     return folder
@@ -51,7 +51,7 @@ def _backup_position(backup_dir):
 
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_matches_uninterrupted(tiny_model_dir, long_toy_data, tmp_path):
-    steps = 400  # 1,600 rows / batch 4
+    steps = 200  # 800 rows / batch 4
     run_dir = tmp_path / "killed" / "run"
     process = subprocess.Popen(_train_command(tiny_model_dir, long_toy_data, tmp_path / "killed", "run"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -59,7 +59,7 @@ def test_kill_9_mid_epoch_then_resume_matches_uninterrupted(tiny_model_dir, long
     deadline = time.monotonic() + 600
     while process.poll() is None and time.monotonic() < deadline:
         position = _backup_position(run_dir / "backup")
-        if position and position[0] == 1 and 50 <= position[1] < steps - 100:
+        if position and position[0] == 1 and 50 <= position[1] < steps - 50:
             os.kill(process.pid, signal.SIGKILL)
             killed_at = position
             break

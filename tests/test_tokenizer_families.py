@@ -31,11 +31,26 @@ from tfbert.tokenizers.unigram import UnigramTextTokenizer
 from tfbert.tokenizers.wordpiece import BertTextTokenizer
 
 TEXTS = HARD_TEXTS + EXTRA_TEXTS
-# (max_length, head_tokens): plain truncation, and head+tail cuts down to no head at all
-CUTS = [(512, None), (9, None), (7, None), (7, 0), (7, 2), (9, 0), (9, 3), (16, 0), (16, 5),
-        (512, 100)]
-FAMILIES = ["bert-uncased", "bert-cased", pytest.param("minilm", marks=pytest.mark.real_model),
-            "mpnet-wordpiece", "bpe", "bpe-prefix-space", "unigram-albert", "unigram-xlmr"]
+# (max_length, head_tokens) per family: plain truncation, and head+tail cuts down to no head
+# at all. Each in-graph tokenizer traces its own graph (a second or two), so each family gets
+# the cuts that tell it something: WordPiece words cut whole, BPE pieces, Unigram pieces.
+_WORDPIECE_CUTS = [(512, None), (7, None), (7, 0), (7, 2), (16, 5), (512, 100)]
+_BPE_CUTS = [(512, None), (9, None), (9, 0), (9, 3), (16, 5), (512, 100)]
+_UNIGRAM_CUTS = [(512, None), (9, None), (9, 3), (16, 0)]
+CUTS = {"bert-uncased": _WORDPIECE_CUTS, "bert-cased": [(512, None), (7, None)],
+        "minilm": _WORDPIECE_CUTS, "mpnet-wordpiece": [(7, 2)], "bpe": _BPE_CUTS,
+        "bpe-prefix-space": _BPE_CUTS, "unigram-albert": _UNIGRAM_CUTS,
+        "unigram-xlmr": _UNIGRAM_CUTS}
+# The op-by-op run is slow: one length per family, short where words are cut.
+OP_BY_OP_LENGTH = {"bert-uncased": 16, "bert-cased": 64, "minilm": 16}
+
+
+def _marked(name: str, *values):
+    marks = pytest.mark.real_model if name == "minilm" else ()
+    return pytest.param(name, *values, marks=marks, id="-".join(map(str, (name, *values))))
+
+
+FAMILIES = [_marked(name) for name in CUTS]
 
 
 def _reference(name: str, folder, request):
@@ -59,14 +74,16 @@ def _family_class(reference) -> type:
             "Unigram": UnigramTextTokenizer}[model]
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module")
 def family(request, tmp_path_factory):
     """A family's fast tokenizer, and the in-graph class that copies it."""
     reference = _reference(request.param, tmp_path_factory.mktemp(request.param), request)
     return reference, _family_class(reference)
 
 
-@pytest.mark.parametrize("max_length, head_tokens", CUTS)
+@pytest.mark.parametrize("family, max_length, head_tokens",
+                         [_marked(name, *cut) for name, cuts in CUTS.items() for cut in cuts],
+                         indirect=["family"])
 def test_matches_fast_tokenizer_on_hard_texts(family, max_length, head_tokens):
     reference, family_class = family
     tokenizer = family_class.from_fast_tokenizer(reference, max_length, head_tokens)
@@ -74,7 +91,9 @@ def test_matches_fast_tokenizer_on_hard_texts(family, max_length, head_tokens):
     assert_same(reference, tokenizer, TEXTS, max_length, head_tokens)
 
 
-@pytest.mark.parametrize("max_length", [16, 64])
+@pytest.mark.parametrize("family, max_length",
+                         [_marked(name, OP_BY_OP_LENGTH.get(name, 64)) for name in CUTS],
+                         indirect=["family"])
 def test_matches_in_a_tf_function_and_op_by_op(family, max_length):
     reference, family_class = family
     tokenizer = family_class.from_fast_tokenizer(reference, max_length)
@@ -87,6 +106,7 @@ def test_matches_in_a_tf_function_and_op_by_op(family, max_length):
         tf.config.run_functions_eagerly(False)
 
 
+@pytest.mark.parametrize("family", FAMILIES, indirect=True)
 def test_invalid_utf8_is_replaced(family):
     reference, family_class = family
     encoded = family_class.from_fast_tokenizer(reference, 64)(tf.constant(INVALID_UTF8))
@@ -94,7 +114,8 @@ def test_invalid_utf8_is_replaced(family):
     assert rows(encoded) == reference(decoded, truncation=True, max_length=64)["input_ids"]
 
 
-@pytest.mark.parametrize("max_length", [32, 64])
+@pytest.mark.parametrize("family, max_length", [_marked(name, 32) for name in CUTS],
+                         indirect=["family"])
 def test_empty_batch_gives_a_column_per_special_token(family, max_length):
     reference, family_class = family
     tokenizer = in_graph_tokenizer(reference, max_length)  # the registry picks the family
