@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.serving import _time_interleaved
+from benchmarks.serving import time_interleaved
 from tfbert.cli.console import setup_logging, start_tensorflow
 
 
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         for fn, make in timed.values():  # warm-up: every request shape once, untimed
             for request in single[:20] + batches[:2]:
                 fn(**make(request))
-        latency = _time_interleaved(timed, single)
-        throughput = _time_interleaved(timed, batches)
+        latency = time_interleaved(timed, single)
+        throughput = time_interleaved(timed, batches)
         agreement = texts[:args.agreement_texts]
         probs = {name: _probabilities(fn, agreement, 64) for name, fn in signatures.items()}
     length = args.max_length or "as trained"

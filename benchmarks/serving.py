@@ -54,7 +54,7 @@ def _time_call(call: Callable, inputs: dict) -> float:
     return time.perf_counter() - start
 
 
-def _time_interleaved(signatures: dict, requests: list[list[str]]) -> dict[str, list[float]]:
+def time_interleaved(signatures: dict, requests: list[list[str]]) -> dict[str, list[float]]:
     """Each request through every signature, alternating which goes first, so that neither
     signature systematically meets the machine in a different state (caches, other load)."""
     names = list(signatures)
@@ -122,8 +122,8 @@ def _serve(loaded, tokenizer, texts: list[str], max_length: int, cfg: BenchmarkC
     for name, (fn, make_inputs) in signatures.items():
         for texts in single + (batches if name == "token_ids" else batches[:1]):
             fn(**make_inputs(texts))["label_id"].numpy()
-    latency = _time_interleaved(signatures, single)
-    batch_times = _time_interleaved(signatures, batches)
+    latency = time_interleaved(signatures, single)
+    batch_times = time_interleaved(signatures, batches)
     result = {"status": "ok", "requests": cfg.serving_requests, "batches": cfg.serving_batches,
               "batch_size": cfg.eval_batch_size, "has_text_signature": has_text,
               "mean_tokens_per_request": float(np.mean([encode(t)["input_ids"].shape[1] for t in single])),

@@ -2,9 +2,11 @@
 
 Families: BERT's WordPiece (uncased, cased, the shared MiniLM), MPNet's WordPiece, byte-level
 BPE (RoBERTa, plain and add_prefix_space) and SentencePiece Unigram (ALBERT and XLM-R set-ups),
-each against its own fast tokenizer; eagerly, op by op, inside tf.function and tf.data.
+each against its own fast tokenizer; eagerly, op by op, inside tf.function and tf.data; one text
+and pairs of texts (against training's `encode_pairs`, itself checked against the fast tokenizer).
 """
 
+import numpy as np
 import pytest
 import tensorflow as tf
 import transformers
@@ -19,14 +21,18 @@ from tokenizer_cases import (
     HARD_TEXTS,
     INVALID_UTF8,
     assert_same,
+    assert_same_pairs,
     corpus,
+    hard_pairs,
     imdb_sample,
     rows,
 )
+from tokenizers import Tokenizer, processors
 
 import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from tfbert.tokenizers import in_graph_tokenizer
+from tfbert.tokenizers import UnsupportedTokenizerError, in_graph_tokenizer
 from tfbert.tokenizers.byte_level_bpe import ByteLevelBpeTokenizer
+from tfbert.tokenizers.truncation import GRAPH_OPS, PAIR_STRATEGIES, pair_lengths
 from tfbert.tokenizers.unigram import UnigramTextTokenizer
 from tfbert.tokenizers.wordpiece import BertTextTokenizer
 
@@ -43,6 +49,9 @@ CUTS = {"bert-uncased": _WORDPIECE_CUTS, "bert-cased": [(512, None), (7, None)],
         "unigram-xlmr": _UNIGRAM_CUTS}
 # The op-by-op run is slow: one length per family, short where words are cut.
 OP_BY_OP_LENGTH = {"bert-uncased": 16, "bert-cased": 64, "minilm": 16}
+# Pairs: nothing cut, and a short length (budget: minus 3 or 4 special tokens) where one text of
+# some pairs is cut and both texts of others; the tf.function test takes 16, the other parity.
+PAIR_LENGTHS = (512, 11)
 
 
 def _marked(name: str, *values):
@@ -51,6 +60,11 @@ def _marked(name: str, *values):
 
 
 FAMILIES = [_marked(name) for name in CUTS]
+# The slower pair checks run on one set-up of each pair layout: BERT's template, MPNet's
+# doubled separator, RoBERTa's processor, SentencePiece's template (and for op by op, one of
+# each model type). The fast-tokenizer parity of pairs runs on every family.
+ONLY_ONE_SIDE = [_marked(name) for name in ("bert-uncased", "mpnet-wordpiece", "bpe", "unigram-xlmr")]
+OP_BY_OP_PAIRS = [_marked(name) for name in ("bert-uncased", "bpe-prefix-space", "unigram-albert")]
 
 
 def _reference(name: str, folder, request):
@@ -161,3 +175,111 @@ def test_runs_in_tf_data_and_tf_function(imdb_family):
     got = [row for batch in dataset for row in rows(batch)]
     assert got == reference(texts, truncation=True, max_length=256)["input_ids"]
     assert_same(reference, tf.function(lambda t: tokenizer(t)), texts, 256)
+
+
+# ---------------------------------------------------------------------------- pairs
+
+
+def _cut_sides(reference, firsts, seconds, max_length: int) -> set[int]:
+    """How many texts of a pair longest_first cuts, over the pairs (0, 1 or 2 each)."""
+    budget = max_length - reference.num_special_tokens_to_add(pair=True)
+    texts = [[t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in side]
+             for side in (firsts, seconds)]
+    lengths = [[len(ids) for ids in reference(side, add_special_tokens=False)["input_ids"]]
+               for side in texts]
+    return {sum(np.less(pair_lengths(a, b, budget, "longest_first"), (a, b)))
+            for a, b in zip(*lengths, strict=True)}
+
+
+@pytest.mark.parametrize("family, max_length",
+                         [_marked(name, length) for name in CUTS for length in PAIR_LENGTHS],
+                         indirect=["family"])
+def test_pairs_match_the_fast_tokenizer(family, max_length):
+    reference, family_class = family
+    tokenizer = in_graph_tokenizer(reference, max_length, pair=True)  # "head": longest_first
+    assert type(tokenizer) is family_class and tokenizer.family == family_class.family
+    assert (tokenizer.is_pair, tokenizer.pair_truncation, tokenizer.max_length) == (
+        True, "longest_first", max_length)
+    assert tokenizer.budget == max_length - reference.num_special_tokens_to_add(pair=True)
+    firsts, seconds = hard_pairs()
+    if max_length < 512:
+        assert _cut_sides(reference, firsts, seconds, max_length) >= {1, 2}
+    assert_same_pairs(reference, tokenizer, firsts, seconds, max_length)
+
+
+@pytest.mark.parametrize("family", ONLY_ONE_SIDE, indirect=True)
+def test_pairs_cut_only_one_text_as_training_does(family):
+    reference, _ = family
+    for strategy in ("only_first", "only_second"):
+        tokenizer = in_graph_tokenizer(reference, 16, strategy, pair=True)
+        assert tokenizer.pair_truncation == strategy
+        assert_same_pairs(reference, tokenizer, *hard_pairs(), 16, strategy)
+
+
+@pytest.mark.parametrize("family", OP_BY_OP_PAIRS, indirect=True)
+def test_pairs_in_a_tf_function_op_by_op_and_empty(family):
+    reference, _ = family
+    tokenizer = in_graph_tokenizer(reference, 16, pair=True)
+    firsts, seconds = hard_pairs()
+    assert _cut_sides(reference, firsts, seconds, 16) >= {1, 2}
+    assert_same_pairs(reference, tf.function(lambda a, b: tokenizer(a, b)), firsts, seconds, 16)
+    tf.config.run_functions_eagerly(True)
+    try:
+        assert_same_pairs(reference, tokenizer, firsts[-12:], seconds[-12:], 16)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    empty = tokenizer(tf.constant([], tf.string), tf.constant([], tf.string))
+    n_special = reference.num_special_tokens_to_add(pair=True)
+    assert {k: tuple(v.shape) for k, v in empty.items()} == dict.fromkeys(empty, (0, n_special))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="differ in length"):
+        tokenizer(["a", "b"], ["c"])
+    with pytest.raises(TypeError):
+        tokenizer(["a"])
+
+
+def test_graph_pair_lengths_are_the_python_ones():
+    firsts, seconds = (a.ravel() for a in np.meshgrid(np.arange(25), np.arange(25)))
+    for strategy in PAIR_STRATEGIES:
+        for budget in range(0, 20, 3):
+            got = pair_lengths(tf.constant(firsts), tf.constant(seconds), budget, strategy, GRAPH_OPS)
+            want = [list(pair_lengths(int(a), int(b), budget, strategy))
+                    for a, b in zip(firsts, seconds, strict=True)]
+            assert np.stack([g.numpy() for g in got], 1).tolist() == want
+
+
+def _with_post_processor(reference, post_processor):
+    backend = Tokenizer.from_str(reference.backend_tokenizer.to_str())
+    backend.post_processor = post_processor
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]",
+                                                pad_token="[PAD]")
+
+
+def test_pair_layouts_are_read_or_refused(tmp_path):
+    reference = tiny_bert_wordpiece(tmp_path)
+    single = in_graph_tokenizer(reference, 16)
+    assert (single.is_pair, single.pair_truncation) == (False, None)
+    with pytest.raises(TypeError):
+        single(["a"], ["b"])
+    with pytest.raises(ValueError, match="head_tokens"):
+        in_graph_tokenizer(reference, 16, "longest_first", 3, pair=True)
+    with pytest.raises(ValueError, match="a pair is cut by"):
+        in_graph_tokenizer(reference, 16, "head+tail", pair=True)
+    cls, sep = ("[CLS]", 2), ("[SEP]", 3)
+    bert = _with_post_processor(reference, processors.BertProcessing(sep, cls))  # B: type id 1
+    assert_same_pairs(bert, in_graph_tokenizer(bert, 11, pair=True), *hard_pairs(), 11)
+    backwards = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $B [SEP] $A [SEP]",
+                                              special_tokens=[cls, sep])
+    for post in (None, backwards):
+        odd = _with_post_processor(reference, post)
+        with pytest.raises(UnsupportedTokenizerError):
+            in_graph_tokenizer(odd, 16, pair=True)
+        assert_same(odd, in_graph_tokenizer(odd, 16), TEXTS, 16)  # one text is still served
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("max_length, strategy", [(512, "longest_first"), (128, "only_second")])
+def test_pairs_of_imdb_reviews(imdb_family, max_length, strategy):
+    reference, family_class, reviews = imdb_family
+    tokenizer = in_graph_tokenizer(reference, max_length, strategy, pair=True)
+    assert type(tokenizer) is family_class
+    assert_same_pairs(reference, tokenizer, reviews[:100], reviews[100:], max_length, strategy)

@@ -91,6 +91,63 @@ def assert_same(reference, encode: Callable, texts: Sequence[str], max_length: i
     assert not encoded["token_type_ids"].numpy().any()
 
 
+def hard_pairs() -> tuple[list, list]:
+    """Pairs of the hard texts: each with another, a short one with a long one and the other way
+    round, two long ones (so that each side is cut), and invalid UTF-8 in either text."""
+    texts = HARD_TEXTS + EXTRA_TEXTS
+    long_ = sorted(texts, key=len)[-6:]
+    pairs = list(zip(texts, texts[5:] + texts[:5], strict=True))
+    pairs += [("ok", t) for t in long_[:3]] + [(t, "fine") for t in long_[3:]]
+    pairs += list(zip(long_, long_[1:] + long_[:1], strict=True))
+    pairs += [(bad, t) for bad, t in zip(INVALID_UTF8, long_, strict=False)]
+    pairs += [(t, bad) for bad, t in zip(INVALID_UTF8, texts, strict=False)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def _text(text: str | bytes) -> str:
+    return text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+
+
+def expected_pairs(reference, firsts: Sequence, seconds: Sequence, max_length: int,
+                   strategy: str = "longest_first") -> dict[str, list[list[int]]]:
+    """What training gives for pairs (`encode_pairs`; invalid UTF-8 as U+FFFD); for longest_first,
+    checked first to be what the fast tokenizer itself gives (where neither text is empty)."""
+    from tfbert.features import encode_pairs
+
+    firsts, seconds = [_text(t) for t in firsts], [_text(t) for t in seconds]
+    expected = encode_pairs(reference, firsts, seconds, max_length, strategy)
+    if strategy == "longest_first":
+        fast = reference(firsts, seconds, truncation="longest_first", max_length=max_length,
+                         return_token_type_ids=True)
+        for i, (a, b) in enumerate(zip(firsts, seconds, strict=True)):
+            if a and b:
+                assert fast["input_ids"][i] == expected["input_ids"][i], (a, b)
+                assert fast["token_type_ids"][i] == expected["token_type_ids"][i], (a, b)
+    return expected
+
+
+def _as_bytes(texts: Sequence) -> tf.Tensor:
+    return tf.constant([t.encode("utf-8") if isinstance(t, str) else t for t in texts], tf.string)
+
+
+def assert_same_pairs(reference, encode: Callable, firsts: Sequence, seconds: Sequence,
+                      max_length: int, strategy: str = "longest_first") -> None:
+    """`encode` (a pair tokenizer or a signature) gives training's ids, type ids and mask."""
+    encoded = encode(_as_bytes(firsts), _as_bytes(seconds))
+    expected = expected_pairs(reference, firsts, seconds, max_length, strategy)
+    mask = encoded["attention_mask"].numpy()
+    types = [row[: m.sum()].tolist() for row, m in zip(encoded["token_type_ids"].numpy(), mask,
+                                                       strict=True)]
+    for i, (want, got) in enumerate(zip(expected["input_ids"], rows(encoded), strict=True)):
+        assert got == want, f"{firsts[i]!r} / {seconds[i]!r}: {reference.convert_ids_to_tokens(got)}"
+    assert types == expected["token_type_ids"]
+    width = max(len(e) for e in expected["input_ids"])
+    assert encoded["input_ids"].shape == (len(firsts), width) and width <= max_length
+    assert encoded["input_ids"].dtype == tf.int32 and encoded["token_type_ids"].dtype == tf.int32
+    assert (encoded["input_ids"].numpy()[mask == 0] == reference.pad_token_id).all()
+    assert not encoded["token_type_ids"].numpy()[mask == 0].any()
+
+
 def imdb_sample(imdb_dir: Path, split: str, n: int) -> list[str]:
     """A fixed sample of `n` reviews of the IMDb `split` (rows are sorted by label)."""
     import pandas as pd

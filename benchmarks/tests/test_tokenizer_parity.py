@@ -6,9 +6,11 @@ from benchmarks.tokenizer_parity import (
     Mismatch,
     _first_difference,
     compare_tokenizers,
+    make_pairs,
     mismatch_category,
 )
 from tests.conftest import write_vocab
+from tfbert.tokenizers import in_graph_tokenizer
 from tfbert.tokenizers.wordpiece import BertTextTokenizer
 
 
@@ -36,6 +38,31 @@ def test_report_counts_agreement_and_locates_the_first_difference(tmp_path):
     assert mismatch.context == "the film was Good !"
     assert mismatch_category(mismatch) == "ascii only"
     assert report.reference_seconds > 0 and report.graph_seconds > 0
+
+
+def test_pairs_are_compared_in_ids_and_type_ids(tmp_path):
+    vocab = str(write_vocab(tmp_path))
+    uncased = BertTokenizerFast(vocab_file=vocab, do_lower_case=True)
+    cased = BertTokenizerFast(vocab_file=vocab, do_lower_case=False)
+    tokenizer = in_graph_tokenizer(uncased, 12, pair=True)
+    texts = ["the film was good", "great", "a plot"]
+    pairs = ["the actors !", "it was Good and not bad at all", "dull"]
+
+    same = compare_tokenizers(uncased, tokenizer, texts, 2, pairs)
+    assert (same.total, same.matched, same.mismatches) == (3, 3, [])
+
+    report = compare_tokenizers(cased, tokenizer, texts, 2, pairs)
+    [mismatch] = report.mismatches
+    assert (mismatch.index, mismatch.position) == (1, 5)  # [CLS] great [SEP] it was | Good
+    assert mismatch.context == pairs[1]  # the context comes from the second text
+
+
+def test_pairs_are_made_from_single_texts():
+    texts = ["abcd", "efg", "hi", "jklmn"]
+    firsts, seconds = make_pairs(texts, "next")
+    assert sorted(firsts) == sorted(texts) and seconds == firsts[1:] + firsts[:1]
+    assert make_pairs(texts, "next") == (firsts, seconds)  # a fixed order
+    assert make_pairs(texts, "halves") == (["ab", "e", "h", "jk"], ["cd", "fg", "i", "lmn"])
 
 
 def test_mismatches_are_grouped_by_their_least_ordinary_character():

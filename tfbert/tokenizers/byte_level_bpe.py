@@ -30,7 +30,7 @@ from tfbert.tokenizers.graph_ops import (
     shift_right,
     utf8_bytes,
 )
-from tfbert.tokenizers.tokenizer_json import Frame, backend_config, read_frame, require
+from tfbert.tokenizers.tokenizer_json import Frame, read_frame, require
 from tfbert.tokenizers.unicode_tables import SURROGATES, UNICODE_END, CodePointTable, code_point_chunks
 
 _LETTER, _NUMBER, _OTHER, _SPACE, _MARKER, _END = 0, 1, 2, 3, 4, 5  # classes of the split
@@ -66,12 +66,10 @@ def _byte_symbols(pre_tokenizer: Any) -> dict[int, str]:
     return symbols
 
 
-def _read_spec(tokenizer: Any) -> tuple[_Spec, Frame]:
+def _read_spec(tokenizer: Any, config: dict[str, Any]) -> tuple[_Spec, Frame]:
     from tokenizers import pre_tokenizers
 
-    config = backend_config(tokenizer)
     model = config["model"]
-    require(model.get("type") == "BPE", f"model is {model.get('type')}, not BPE")
     require(config.get("normalizer") is None, "byte-level BPE with a normalizer")
     pre = config.get("pre_tokenizer") or {}
     require(pre.get("type") == "ByteLevel" and pre.get("use_regex", True),
@@ -133,40 +131,26 @@ def _split_classes() -> np.ndarray:
 
 
 class ByteLevelBpeTokenizer(InGraphTokenizer):
-    """GPT-2 / RoBERTa byte-level BPE, built by `from_fast_tokenizer`."""
+    """GPT-2 / RoBERTa byte-level BPE, built by `from_fast_tokenizer`: ByteLevel pre-tokenization
+    (GPT-2's pattern), no normalizer and a plain BPE model; anything else is refused."""
 
     family = "byte-level BPE"
+    model_type = "BPE"
+    read_spec = staticmethod(_read_spec)
 
-    def __init__(self, spec: _Spec, frame: Frame, classes: np.ndarray, max_length: int,
-                 head_tokens: int | None = None, name: str | None = None) -> None:
-        super().__init__(frame, max_length, head_tokens, name=name)
-        self._split_class = CodePointTable(classes, beyond=_MARKER)
+    def __init__(self, spec: _Spec, frame: Frame, max_length: int, head_tokens: int | None = None,
+                 pair: str | None = None) -> None:
+        super().__init__(frame, max_length, head_tokens, pair)
+        self._split_class = CodePointTable(_split_classes(), beyond=_MARKER)
         self._byte_ids = tf.constant(spec.byte_ids.astype(np.int32))
         self._marker_ids = tf.constant(frame.added_ids or [0], tf.int32)
         self._add_prefix_space = spec.add_prefix_space
         self._id_span = spec.id_span
         ranks = np.arange(len(spec.merge_keys), dtype=np.int64)
-        values = (ranks << 32) | spec.merge_ids
+        keys = np.append(spec.merge_keys, -1)  # never looked up: a table even without merges
+        values = np.append((ranks << 32) | spec.merge_ids, -1)
         self._merges = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                spec.merge_keys if len(ranks) else np.array([-1], np.int64),
-                values if len(ranks) else np.array([0], np.int64),
-            ),
-            default_value=-1,
-        )
-
-    @classmethod
-    def from_fast_tokenizer(
-        cls, tokenizer: Any, max_length: int, head_tokens: int | None = None
-    ) -> ByteLevelBpeTokenizer:
-        """Reads vocabulary, merges and options out of a transformers fast tokenizer.
-
-        Raises UnsupportedTokenizerError for anything but ByteLevel pre-tokenization (GPT-2's
-        pattern), no normalizer and a plain BPE model. The first call takes some seconds (every
-        code point is classified by the real pre-tokenizer; cached afterwards).
-        """
-        spec, frame = _read_spec(tokenizer)
-        return cls(spec, frame, _split_classes(), max_length, head_tokens)
+            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=-1)
 
     def _pre_tokenize(self, chars: tf.Tensor, rows: tf.Tensor
                       ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

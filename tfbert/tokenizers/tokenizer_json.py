@@ -1,8 +1,8 @@
-"""Reading a fast tokenizer's JSON form: its added tokens and its post-processor's special tokens.
+"""Reading a fast tokenizer's JSON form: added tokens, the post-processor's layout, refusals.
 
-What every family needs besides its own normalizer, pre-tokenizer and model is gathered in a
-`Frame`; anything no family reproduces exactly raises `UnsupportedTokenizerError`, so the export
-keeps only its token-id signature instead of serving different ids.
+What every family needs besides its normalizer, pre-tokenizer and model is gathered in a `Frame`;
+whatever no family reproduces exactly raises `UnsupportedTokenizerError`, so the export keeps
+only its token-id signature rather than serve different ids.
 """
 
 from __future__ import annotations
@@ -43,11 +43,22 @@ class AddedToken:
 
 
 @dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the post-processor puts special tokens around one text or a pair, with type ids."""
+
+    specials: tuple[tuple[tuple[int, int], ...], ...]  # (id, type id)s before, between, after
+    types: tuple[int, ...]  # the type id of each text's tokens
+
+    @property
+    def n_special(self) -> int:
+        return sum(len(group) for group in self.specials)
+
+
+@dataclasses.dataclass(frozen=True)
 class Frame:
     """What every family needs besides its model: special and added tokens."""
 
-    prefix_ids: tuple[int, ...]  # what the post-processor puts before the text ([CLS], <s>)
-    suffix_ids: tuple[int, ...]  # ... and after it ([SEP], </s>)
+    post_processor: dict[str, Any] | None  # tokenizer.json's, read by `read_layout` when needed
     pad_id: int
     raw_tokens: tuple[AddedToken, ...]  # added tokens matched in the raw text
     normalized_tokens: tuple[AddedToken, ...]  # added tokens matched after normalization
@@ -60,7 +71,6 @@ class Frame:
 
 def read_frame(tokenizer: Any, config: dict[str, Any]) -> Frame:
     """Special and added tokens of a fast tokenizer, from its JSON form `config`."""
-    prefix, suffix = _special_ids(config.get("post_processor"))
     raw, normalized = _added_tokens(config)
     normalizer = tokenizer.backend_tokenizer.normalizer
     if normalizer is not None:  # "normalized" tokens are looked for in normalized form
@@ -70,37 +80,38 @@ def read_frame(tokenizer: Any, config: dict[str, Any]) -> Frame:
     _check_no_overlap([t.content for t in raw])
     _check_no_overlap([t.content for t in normalized])
     pad_id = tokenizer.pad_token_id
-    return Frame(prefix, suffix, 0 if pad_id is None else int(pad_id), tuple(raw),
+    return Frame(config.get("post_processor"), 0 if pad_id is None else int(pad_id), tuple(raw),
                  tuple(normalized))
 
 
-def _special_ids(post: dict[str, Any] | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Ids the post-processor puts before and after one sequence."""
-    if post is None:
-        return (), ()
-    if post["type"] == "Sequence":  # e.g. ByteLevel (offsets only) then a template
+def read_layout(post: dict[str, Any] | None, pair: bool) -> Layout:
+    """Special tokens and type ids of tokenizers' post-processors, for one text or a pair."""
+    if post is not None and post["type"] == "Sequence":  # e.g. ByteLevel (offsets only), a template
         wrapping = [p for p in post["processors"] if p["type"] != "ByteLevel"]
         require(len(wrapping) <= 1, "post-processor sequence adds tokens twice")
-        return _special_ids(wrapping[0] if wrapping else None)
+        return read_layout(wrapping[0] if wrapping else None, pair)
+    if post is None:  # the fast tokenizer gives the second text type id 1, training gives 0
+        require(not pair, "no post-processor to say a pair's type ids")
+        return Layout(((), ()), (0,))
     if post["type"] in ("BertProcessing", "RobertaProcessing"):
-        return (int(post["cls"][1]),), (int(post["sep"][1]),)
+        cls, sep = ((int(post[key][1]), 0) for key in ("cls", "sep"))
+        if not pair:
+            return Layout(((cls,), (sep,)), (0,))
+        if post["type"] == "BertProcessing":  # [CLS] A [SEP] B [SEP], B's part type id 1
+            return Layout(((cls,), (sep,), ((sep[0], 1),)), (0, 1))
+        return Layout(((cls,), (sep, sep), (sep,)), (0, 0))  # <s> A </s></s> B </s>, all 0
     require(post["type"] == "TemplateProcessing", f"unsupported post-processor {post['type']}")
-    single = post["single"]
-    sequences = [i for i, p in enumerate(single) if "Sequence" in p]
-    require(len(sequences) == 1, "post-processor template is not one sequence")
-    at = sequences[0]
-    require(single[at]["Sequence"]["type_id"] == 0, "post-processor gives the text a type id")
-    return _template_ids(post, single[:at]), _template_ids(post, single[at + 1:])
-
-
-def _template_ids(post: dict[str, Any], side: list[dict[str, Any]]) -> tuple[int, ...]:
-    ids = []
-    for piece in side:
-        require("SpecialToken" in piece, "post-processor has more than one sequence")
-        special = piece["SpecialToken"]
-        require(special["type_id"] == 0, "post-processor gives special tokens a type id")
-        ids += post["special_tokens"][special["id"]]["ids"]
-    return tuple(int(i) for i in ids)
+    groups, texts = [()], []
+    for piece in post["pair" if pair else "single"]:
+        if "Sequence" in piece:
+            texts.append((piece["Sequence"]["id"], piece["Sequence"]["type_id"]))
+            groups.append(())
+        else:
+            special = piece["SpecialToken"]
+            groups[-1] += tuple((i, special["type_id"]) for i in post["special_tokens"][special["id"]]["ids"])
+    require([name for name, _ in texts] == ["A", "B"][: 1 + pair],
+            "post-processor template is not the text(s) in order, once each")
+    return Layout(tuple(groups), tuple(type_id for _, type_id in texts))
 
 
 def _added_tokens(config: dict[str, Any]) -> tuple[list[AddedToken], list[AddedToken]]:

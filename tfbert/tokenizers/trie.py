@@ -52,19 +52,6 @@ class VocabTrie(tf.Module):
             tf.lookup.KeyValueTensorInitializer(keys, states), default_value=-1)
         self._token = tf.constant(np.array(tokens, np.int32))
 
-    def advance(self, at: tf.Tensor, state: tf.Tensor, chars: tf.Tensor
-                ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Moves each walk (started at `at`, now in `state`) on by its next character.
-
-        Walks the trie has no edge for are dropped. Returns the surviving starts and states and
-        the token id each new state spells (-1 for none).
-        """
-        keys = tf.cast(state, tf.int64) * (1 << STATE_SHIFT) + tf.cast(chars, tf.int64)
-        state = self._next.lookup(keys)
-        moved = state >= 0
-        at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
-        return at, state, tf.gather(self._token, state)
-
     def matches(self, chars: tf.Tensor, at: tf.Tensor, state: tf.Tensor, remaining: tf.Tensor
                 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Every vocabulary entry spelled from each start `at` (its walk begun in `state`).
@@ -74,7 +61,11 @@ class VocabTrie(tf.Module):
         Returns the start, length and id of every entry found, shortest first for each start.
         """
         def step(depth, at, state, begins, lengths, ids):
-            at, state, token = self.advance(at, state, tf.gather(chars, at + depth))
+            char = tf.cast(tf.gather(chars, at + depth), tf.int64)
+            state = self._next.lookup(tf.cast(state, tf.int64) * (1 << STATE_SHIFT) + char)
+            moved = state >= 0
+            at, state = tf.boolean_mask(at, moved), tf.boolean_mask(state, moved)
+            token = tf.gather(self._token, state)  # what the state spells, -1 for nothing
             is_token = token >= 0
             hit = tf.boolean_mask(at, is_token)
             begins = tf.concat([begins, hit], 0)

@@ -21,13 +21,6 @@ WHITESPACE = (*range(0x9, 0xE), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B)
               0x2029, 0x202F, 0x205F, 0x3000)
 
 
-def two_level(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Shares identical blocks: value[cp] = data[index[cp >> B] * 2**B + cp % 2**B]."""
-    blocks = values.reshape(-1, BLOCK)
-    unique, index = np.unique(blocks, axis=0, return_inverse=True)
-    return index.reshape(-1).astype(np.int32), unique.reshape(-1).astype(np.int32)
-
-
 def code_point_chunks(size: int = 1 << 16) -> Iterator[np.ndarray]:
     """Every Unicode scalar value (surrogates left out), in arrays of at most `size`, for
     probing a tokenizer component on all of them in a few long calls."""
@@ -45,8 +38,10 @@ class CodePointTable(tf.Module):
         super().__init__()
         if len(values) != UNICODE_END:
             raise ValueError(f"a code point table has {UNICODE_END} values, got {len(values)}")
-        index, data = two_level(values)
-        self._index, self._data = tf.constant(index), tf.constant(data)
+        # identical blocks are stored once: value[cp] = data[index[cp >> B] * 2**B + cp % 2**B]
+        data, index = np.unique(values.reshape(-1, BLOCK), axis=0, return_inverse=True)
+        self._index = tf.constant(index.reshape(-1).astype(np.int32))
+        self._data = tf.constant(data.reshape(-1).astype(np.int32))
         self._beyond = int(beyond)
 
     def lookup(self, chars: tf.Tensor) -> tf.Tensor:

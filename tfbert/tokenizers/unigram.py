@@ -11,7 +11,6 @@ precompiled character map) are refused, so such models keep the token-id signatu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,8 +26,8 @@ from tfbert.tokenizers.graph_ops import (
     shift_right,
     utf8_bytes,
 )
-from tfbert.tokenizers.normalizers import NormalizerStep, normalizer_steps
-from tfbert.tokenizers.tokenizer_json import Frame, backend_config, read_frame, require
+from tfbert.tokenizers.normalizers import normalizer_steps
+from tfbert.tokenizers.tokenizer_json import Frame, read_frame, require
 from tfbert.tokenizers.trie import VocabTrie
 from tfbert.tokenizers.unicode_tables import UNICODE_END
 
@@ -47,11 +46,11 @@ class _Spec:
     replacement: str
     prepend: str  # "always", "first" or "never"
     split: bool
+    normalizer: dict[str, Any] | None  # tokenizer.json's, made into graph steps
 
 
 def _read_spec(tokenizer: Any, config: dict[str, Any]) -> tuple[_Spec, Frame]:
     model = config["model"]
-    require(model.get("type") == "Unigram", f"model is {model.get('type')}, not Unigram")
     pre = config.get("pre_tokenizer") or {}
     require(pre.get("type") == "Metaspace", "pre-tokenizer is not Metaspace")
     require(len(pre.get("replacement", "")) == 1, "Metaspace replacement is not one character")
@@ -67,18 +66,22 @@ def _read_spec(tokenizer: Any, config: dict[str, Any]) -> tuple[_Spec, Frame]:
         require(all(n in vocab for n in names), "byte fallback without all 256 byte pieces")
         byte_ids = np.array([vocab[n] for n in names], np.int32)
     spec = _Spec(vocab, scores, int(model["unk_id"]), float(scores.min()) - _UNK_PENALTY,
-                 byte_ids, pre["replacement"], prepend, bool(pre.get("split", True)))
+                 byte_ids, pre["replacement"], prepend, bool(pre.get("split", True)),
+                 config.get("normalizer"))
     return spec, read_frame(tokenizer, config)
 
 
 class UnigramTextTokenizer(InGraphTokenizer):
-    """Metaspace + Unigram as SentencePiece models use them, built by `from_fast_tokenizer`."""
+    """Metaspace + Unigram as SentencePiece models use them, built by `from_fast_tokenizer`;
+    normalizers it cannot reproduce and other pre-tokenizers or models are refused."""
 
     family = "SentencePiece Unigram"
+    model_type = "Unigram"
+    read_spec = staticmethod(_read_spec)
 
-    def __init__(self, spec: _Spec, frame: Frame, normalizers: Sequence[NormalizerStep],
-                 max_length: int, head_tokens: int | None = None, name: str | None = None) -> None:
-        super().__init__(frame, max_length, head_tokens, normalizers, name)
+    def __init__(self, spec: _Spec, frame: Frame, max_length: int, head_tokens: int | None = None,
+                 pair: str | None = None) -> None:
+        super().__init__(frame, max_length, head_tokens, pair, normalizer_steps(spec.normalizer))
         self._trie = VocabTrie(spec.vocab, frame.added_ids)
         top_id = max(frame.added_ids, default=-1)
         scores = np.concatenate([spec.scores, np.zeros(max(0, top_id + 1 - len(spec.scores)))])
@@ -87,19 +90,6 @@ class UnigramTextTokenizer(InGraphTokenizer):
         self._byte_ids = None if spec.byte_ids is None else tf.constant(spec.byte_ids)
         self._replacement = ord(spec.replacement)
         self._prepend, self._split_on_replacement = spec.prepend, spec.split
-
-    @classmethod
-    def from_fast_tokenizer(
-        cls, tokenizer: Any, max_length: int, head_tokens: int | None = None
-    ) -> UnigramTextTokenizer:
-        """Reads pieces, scores and the normalizer out of a transformers fast tokenizer.
-
-        Raises UnsupportedTokenizerError for normalizers it cannot reproduce, a pre-tokenizer
-        other than Metaspace or a model other than Unigram.
-        """
-        config = backend_config(tokenizer)
-        spec, frame = _read_spec(tokenizer, config)
-        return cls(spec, frame, normalizer_steps(config.get("normalizer")), max_length, head_tokens)
 
     def _pre_tokenize(self, chars: tf.Tensor, rows: tf.Tensor
                       ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

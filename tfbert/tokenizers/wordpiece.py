@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfbert.tokenizers.base import InGraphTokenizer
 from tfbert.tokenizers.graph_ops import on_chain, positions, runs, shift_right
 from tfbert.tokenizers.normalizers import CodePointMap, code_point_map
-from tfbert.tokenizers.tokenizer_json import Frame, backend_config, read_frame, require
+from tfbert.tokenizers.tokenizer_json import Frame, read_frame, require
 from tfbert.tokenizers.trie import VocabTrie
 from tfbert.tokenizers.unicode_tables import UNICODE_END, CodePointTable, code_point_chunks
 
@@ -36,10 +36,8 @@ class _Spec:
     normalizer: dict[str, Any]
 
 
-def _read_spec(tokenizer: Any) -> tuple[_Spec, Frame]:
-    config = backend_config(tokenizer)
+def _read_spec(tokenizer: Any, config: dict[str, Any]) -> tuple[_Spec, Frame]:
     model = config["model"]
-    require(model.get("type") == "WordPiece", f"model is {model.get('type')}, not WordPiece")
     normalizer = config.get("normalizer") or {}
     require(normalizer.get("type") == "BertNormalizer", "normalizer is not BertNormalizer")
     pre = config.get("pre_tokenizer") or {}
@@ -83,30 +81,20 @@ def _split_classes() -> np.ndarray:
 
 
 class BertTextTokenizer(InGraphTokenizer):
-    """WordPiece as BERT does it (BertNormalizer, BertPreTokenizer), built by `from_fast_tokenizer`."""
+    """WordPiece as BERT does it (BertNormalizer, BertPreTokenizer), built by `from_fast_tokenizer`;
+    refuses anything else."""
 
     family = "WordPiece"
+    model_type = "WordPiece"
+    read_spec = staticmethod(_read_spec)
 
     def __init__(self, spec: _Spec, frame: Frame, max_length: int, head_tokens: int | None = None,
-                 name: str | None = None) -> None:
+                 pair: str | None = None) -> None:
         normalizer = CodePointMap(*code_point_map(spec.normalizer))
-        super().__init__(frame, max_length, head_tokens, [normalizer], name)
+        super().__init__(frame, max_length, head_tokens, pair, [normalizer])
         self._unk_id, self._max_word_chars = spec.unk_id, spec.max_word_chars
         self._split_class = CodePointTable(_split_classes(), beyond=_ISOLATED)  # markers stand alone
         self._trie = VocabTrie(spec.vocab, frame.added_ids, spec.prefix)
-
-    @classmethod
-    def from_fast_tokenizer(
-        cls, tokenizer: Any, max_length: int, head_tokens: int | None = None
-    ) -> BertTextTokenizer:
-        """Reads vocabulary, options and Unicode rules out of a transformers fast tokenizer.
-
-        Raises UnsupportedTokenizerError for anything but BertNormalizer + BertPreTokenizer +
-        WordPiece. Takes a few seconds (1.1 M code points are run through the normalizer and
-        pre-tokenizer; the result is cached per configuration).
-        """
-        spec, frame = _read_spec(tokenizer)
-        return cls(spec, frame, max_length, head_tokens)
 
     def _pre_tokenize(self, chars: tf.Tensor, rows: tf.Tensor
                       ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
