@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     start_tensorflow()
-    from tfbert.config import LabelFileConfig
+    from tfbert.labelling.config import LabelFileConfig
     from tfbert.labelling.file_job import predict_file
     from tfbert.predict import Classifier
 

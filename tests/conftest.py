@@ -76,6 +76,22 @@ def toy_reviews(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def toy_pairs(n: int, seed: int = 0) -> pd.DataFrame:
+    """Pairs of toy reviews, GLUE-named (sentence1, sentence2): "agree" where both texts carry
+    the same sentiment. (Mechanics only: the tiny model is not asked to learn it.)"""
+    first, second = toy_reviews(n, seed=seed), toy_reviews(n, seed=seed + 100)
+    second = second.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    agree = first["label"] == second["label"]
+    return pd.DataFrame({"sentence1": first["text"], "sentence2": second["text"],
+                         "label": ["agree" if a else "disagree" for a in agree]})
+
+
+def write_toy_pairs(folder: Path) -> None:
+    toy_pairs(160, seed=1).to_csv(folder / "train.csv", index=False)
+    toy_pairs(40, seed=2).to_csv(folder / "validation.csv", index=False)
+    toy_pairs(40, seed=3).to_csv(folder / "test.csv", index=False)
+
+
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> Path:
     """A folder that `build` fills once per test session, whichever pytest-xdist worker asks first.
 
@@ -172,6 +188,34 @@ def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
         ))
 
     run_dir = built_once(tmp_path_factory, "trained_run", train) / "tiny"
+    metrics = read_json(run_dir / "metrics.json")
+    history = pd.read_csv(run_dir / "history.csv").to_dict(orient="list")
+    return RunResult(run_dir, metrics, history, metrics["seconds_this_process"])
+
+
+@pytest.fixture(scope="session")
+def toy_pairs_dir(tmp_path_factory) -> Path:
+    return built_once(tmp_path_factory, "toy_pairs", write_toy_pairs)
+
+
+@pytest.fixture(scope="session")
+def trained_pair_run(tiny_model_dir, toy_pairs_dir, tmp_path_factory):
+    """The tiny model fine-tuned on toy pairs (columns found by their GLUE names), exported."""
+    from tfbert.cli.train import train_and_export
+    from tfbert.files import read_json
+    from tfbert.train import RunResult
+
+    def train(folder: Path) -> None:
+        train_and_export(RunConfig(
+            data=DataConfig(sources=(str(toy_pairs_dir),), max_length=32),
+            # float32 on every CPU: evaluations of the run compare with its own test metrics
+            model=ModelConfig(name_or_path=str(tiny_model_dir), precision="float32"),
+            train=TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0,
+                              early_stopping_patience=None),
+            output=OutputConfig(output_dir=str(folder), run_name="pairs"),
+        ))
+
+    run_dir = built_once(tmp_path_factory, "trained_pair_run", train) / "pairs"
     metrics = read_json(run_dir / "metrics.json")
     history = pd.read_csv(run_dir / "history.csv").to_dict(orient="list")
     return RunResult(run_dir, metrics, history, metrics["seconds_this_process"])

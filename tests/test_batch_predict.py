@@ -19,9 +19,9 @@ import pytest
 from conftest import REPO, toy_reviews
 
 from tfbert.cli.predict import main as predict_main
-from tfbert.config import LabelFileConfig
 from tfbert.data import DataError
 from tfbert.errors import ExitCode
+from tfbert.labelling.config import LabelFileConfig
 from tfbert.labelling.file_job import predict_file
 from tfbert.predict import Classifier
 from tfbert.run_folder import RunFolderError
@@ -63,9 +63,9 @@ class CountingClassifier:
     def __init__(self, inner):
         self.inner, self.label_names, self.largest = inner, inner.label_names, 0
 
-    def predict_proba(self, texts, on_batch=None):
+    def predict_proba(self, texts, text_pairs=None, on_batch=None):
         self.largest = max(self.largest, len(texts))
-        return self.inner.predict_proba(texts, on_batch)
+        return self.inner.predict_proba(texts, text_pairs, on_batch=on_batch)
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +222,7 @@ def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
     class Constant:
         label_names = ("negative", "positive")
 
-        def predict_proba(self, texts, on_batch=None):
+        def predict_proba(self, texts, text_pairs=None, on_batch=None):
             return np.full((len(texts), 2), 0.5, np.float32)
 
     rng = random.Random(0)

@@ -16,10 +16,10 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, toy_reviews
 
-from tfbert.config import BeamPredictConfig
 from tfbert.errors import DataError, ExportError
 from tfbert.labelling.beam import read_label_names, run
 from tfbert.labelling.columns import output_columns
+from tfbert.labelling.config import BeamPredictConfig
 
 # The DirectRunner first tries Prism, which downloads a binary, then falls back to the FnApiRunner
 # for this pipeline; naming that runner keeps the tests off the network.

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from conftest import toy_reviews
 
-from tfbert.config import DataConfig, LabelFileConfig
+from tfbert.config import DataConfig
 from tfbert.data import load_splits
 from tfbert.errors import DataError
+from tfbert.labelling.config import LabelFileConfig
 from tfbert.labelling.file_job import predict_file
 from tfbert.tables import Utf8Counter, iter_table, read_table
 
@@ -23,7 +24,7 @@ class Constant:
 
     label_names = ("negative", "positive")
 
-    def predict_proba(self, texts, on_batch=None):
+    def predict_proba(self, texts, text_pairs=None, on_batch=None):
         return np.full((len(texts), 2), 0.5, np.float32)
 
 
@@ -145,7 +146,7 @@ def test_beam_reads_through_the_same_reader(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [
         {"text": 5, "id": "007"}, {"text": "", "id": "1"}, {"text": "fine", "id": "2"}]) + "\n")
-    read = ReadTexts("text", "id", ("id",), str(tmp_path) + "/")
-    assert list(read.process(str(path))) == [(("007", ("007",)), "5"), (("2", ("2",)), "fine")]
+    read = ReadTexts(("text",), "id", ("id",), str(tmp_path) + "/")
+    assert list(read.process(str(path))) == [(("007", ("007",)), ("5",)), (("2", ("2",)), ("fine",))]
     (tmp_path / "bad.csv").write_text("text,id\nok,1\nthis, has a comma,2\n", encoding="utf-8")
     assert list(read.process(str(tmp_path / "bad.csv"))) == []  # counted as unreadable, skipped

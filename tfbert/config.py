@@ -12,15 +12,14 @@ from typing import Any
 from tfbert.files import write_json_atomic
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-TRUNCATIONS = ("head", "tail", "head+tail")
+TRUNCATIONS = ("head", "tail", "head+tail")  # of one text
+PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")  # of a pair ("head": longest_first)
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
 TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # labelled data, to train on
 TEXT_TYPES = (*TABLE_TYPES, ".txt")  # texts to label: also .txt, one text per line
-LABEL_OUTPUT_TYPES = (".parquet", ".csv", ".jsonl")
-BEAM_OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
 DEFAULT_EXPORT_NAME = "classifier"
 COMPUTE_DTYPES = ("float32", "bfloat16")  # what an export's encoder computes in
 # TF Serving model names become folder and URL parts: keep them to these characters.
@@ -46,11 +45,14 @@ class DataConfig:
     `sources` holds one hub data set name, one local path, or several `split=path` items.
     Sizes are example counts (stratified by label); `val_size` may also be a fraction of
     train, used when the data has no validation split of its own. `strict` turns dropped rows
-    (empty texts, missing labels) and invalid UTF-8 into errors instead of warnings.
+    (empty texts, missing labels) and invalid UTF-8 into errors instead of warnings. With a
+    `text_pair_column` every example is a pair of texts (premise and hypothesis, question and
+    answer), and `truncation` says which of the two loses tokens ("head" = "longest_first").
     """
 
     sources: tuple[str, ...] = (DEFAULT_DATA,)
     text_column: str = "text"
+    text_pair_column: str | None = None
     label_column: str = "label"
     label_names: tuple[str, ...] | None = None
     train_size: int | None = None
@@ -76,8 +78,30 @@ class DataConfig:
         _check_size("test_size", self.test_size, allow_fraction=False)
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
+        self._check_truncation()
+
+    @property
+    def is_pair(self) -> bool:
+        return self.text_pair_column is not None
+
+    @property
+    def pair_truncation(self) -> str:
+        """The truncation of a pair: "head" (the default) cuts the longer text first."""
+        return "longest_first" if self.truncation == "head" else self.truncation
+
+    def _check_truncation(self) -> None:
+        if self.text_pair_column is not None:
+            if self.text_pair_column == self.text_column:
+                raise ValueError(f"the two text columns are the same ({self.text_column!r})")
+            if self.truncation not in ("head", *PAIR_TRUNCATIONS):
+                raise ValueError(f"truncation {self.truncation!r} cuts one text; a pair is cut with "
+                                 f"one of {', '.join(PAIR_TRUNCATIONS)} (default longest_first)")
+            if self.head_tokens is not None:
+                raise ValueError("head_tokens applies to one text cut head+tail, not to pairs")
+            return
         if self.truncation not in TRUNCATIONS:
-            raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
+            raise ValueError(f"truncation {self.truncation!r}: one text is cut with one of "
+                             f"{', '.join(TRUNCATIONS)} ({', '.join(PAIR_TRUNCATIONS)} cut pairs)")
         if self.head_tokens is not None:
             if self.truncation != "head+tail":
                 raise ValueError("head_tokens applies to truncation 'head+tail' only")
@@ -171,67 +195,6 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
-class LabelFileConfig:
-    """A file to label, read in chunks of `chunk_rows`, and where its predictions go.
-
-    `id_column=None` makes the row number (from 0) the id. `keep_columns` are input columns
-    copied to the output. `strict` stops at the first empty text, missing text or invalid UTF-8
-    instead of counting and skipping it.
-    """
-
-    input: str
-    output: str
-    text_column: str = "text"
-    id_column: str | None = None
-    keep_columns: tuple[str, ...] = ()
-    chunk_rows: int = 4096
-    strict: bool = False
-    overwrite: bool = False
-
-    def __post_init__(self) -> None:
-        suffix_in, suffix_out = Path(self.input).suffix.lower(), Path(self.output).suffix.lower()
-        if suffix_in not in TEXT_TYPES:
-            raise ValueError(f"input {self.input}: use one of {', '.join(TEXT_TYPES)}")
-        if suffix_out not in LABEL_OUTPUT_TYPES:
-            raise ValueError(f"output {self.output}: use one of {', '.join(LABEL_OUTPUT_TYPES)}")
-        if Path(self.input).resolve() == Path(self.output).resolve():
-            raise ValueError("output must not be the input file")
-        if self.chunk_rows < 1:
-            raise ValueError(f"chunk_rows must be at least 1, got {self.chunk_rows}")
-        if not self.text_column:
-            raise ValueError("text_column must be non-empty")
-
-
-@dataclass(frozen=True)
-class BeamPredictConfig:
-    """What to label, with which export, where the predictions go, and Beam's own options."""
-
-    export: str
-    input: str
-    output: str
-    output_format: str = "jsonl"
-    text_column: str = "text"
-    id_column: str | None = None  # None: a `row` column of "<file>:<row>", rows from 0 in each file
-    keep_columns: tuple[str, ...] = ()  # input columns copied to the output (as text)
-    batch_size: int = 32
-    num_shards: int = 0  # 0: the runner decides
-    share_model: bool = False  # one model per machine for all worker processes (Beam's large_model)
-    pipeline_args: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for name in ("export", "input", "output", "text_column"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must not be empty")
-        if self.output_format not in BEAM_OUTPUT_FORMATS:
-            raise ValueError(f"format must be one of {', '.join(BEAM_OUTPUT_FORMATS)}, "
-                             f"got {self.output_format!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
-        if self.num_shards < 0:
-            raise ValueError(f"number of shards must be 0 (runner decides) or more, got {self.num_shards}")
-
-
-@dataclass(frozen=True)
 class PredictConfig:
     """How texts are fed to a model when a few are labelled (command line, Python)."""
 
@@ -240,43 +203,6 @@ class PredictConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """Which run to export, under which name and version, computing in which dtype."""
-
-    run: str
-    version: int | None = None  # None: the next free version number
-    name: str = DEFAULT_EXPORT_NAME
-    compute_dtype: str = "float32"
-
-    def __post_init__(self) -> None:
-        if not self.run:
-            raise ValueError("run must not be empty")
-        if self.version is not None and self.version < 1:
-            raise ValueError(f"version must be a positive integer, got {self.version}")
-        if not re.fullmatch(EXPORT_NAME_PATTERN, self.name):
-            raise ValueError(f"model name {self.name!r}: use letters, digits, '.', '_' or '-'")
-        if self.compute_dtype not in COMPUTE_DTYPES:
-            raise ValueError(f"compute dtype must be one of {COMPUTE_DTYPES}, "
-                             f"got {self.compute_dtype!r}")
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """The web demo: which export it shows, and where it listens."""
-
-    export: str
-    host: str = "127.0.0.1"
-    port: int = 7860
-    title: str = "tfbert classifier"
-
-    def __post_init__(self) -> None:
-        if not self.export:
-            raise ValueError("export must not be empty")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be in 0..65535, got {self.port}")
 
 
 @dataclass(frozen=True)

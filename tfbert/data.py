@@ -6,6 +6,7 @@ split (`train`, `validation`, `test`), plus a `LabelSet` that names the ids.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -31,38 +32,65 @@ __all__ = ["DataError", "LabelSet", "Splits", "build_label_set", "label_warnings
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+# Pair columns of hub data sets (GLUE and the like), found where there is no `text` column.
+GLUE_PAIRS = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"))
 
 
 @dataclass(frozen=True)
 class Splits:
-    """Train, validation and test frames (columns `text`, `label`) and their labels."""
+    """Train, validation and test frames (columns `text`, `label`; `text_pair` for pairs)."""
 
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame
     labels: LabelSet
+    config: DataConfig  # as read: with the text columns found (pairs: `text_pair` too)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in SPLITS}
 
 
+def find_text_columns(cfg: DataConfig, columns) -> DataConfig:
+    """`cfg` with the text columns the data has: as configured, or, where the data has no
+    `text` column and none was named, GLUE-style pair columns (sentence1/sentence2, ...)."""
+    if cfg.is_pair or cfg.text_column != DataConfig.text_column or cfg.text_column in columns:
+        return cfg
+    for first, second in GLUE_PAIRS:
+        if first in columns and second in columns:
+            log.info("text pairs: columns %r and %r (no %r column; --text-column a,b chooses)",
+                     first, second, cfg.text_column)
+            return dataclasses.replace(cfg, text_column=first, text_pair_column=second)
+    return cfg
+
+
+def _text_columns(cfg: DataConfig) -> tuple[str, ...]:
+    """Columns read as text: the configured ones, and the pair columns that may be found."""
+    named = (cfg.text_column, cfg.text_pair_column)
+    return tuple(c for c in (*named, *(c for pair in GLUE_PAIRS for c in pair)) if c)
+
+
 def _select_columns(frame: pd.DataFrame, split: str, cfg: DataConfig) -> pd.DataFrame:
+    """The text(s) and label of every usable row, as columns `text` (`text_pair`) and `label`."""
     source = frame.attrs.get("source", f"the {split} split")
-    missing = [c for c in (cfg.text_column, cfg.label_column) if c not in frame.columns]
+    names = [cfg.text_column, *([cfg.text_pair_column] if cfg.is_pair else []), cfg.label_column]
+    missing = [c for c in names if c not in frame.columns]
     if missing:
         raise DataError(
             f"{source}: column {missing[0]!r} not found; columns are {list(map(str, frame.columns))}"
-            "; choose them with --text-column / --label-column"
+            "; choose them with --text-column (two for pairs: a,b) / --label-column"
         )
-    picked = frame[[cfg.text_column, cfg.label_column]].copy()
-    picked.columns = ["text", "label"]
+    picked = frame[names].copy()
+    picked.columns = ["text", "text_pair", "label"] if cfg.is_pair else ["text", "label"]
     if not frame.attrs.get(TYPED, True):  # CSV/TSV fields are text: "1" labels are the number 1
         picked["label"] = numbers_if_all_are(picked["label"])
-    usable = picked["text"].map(lambda t: isinstance(t, str) and bool(t.strip()))
+    texts = picked.columns[:-1]
+    usable = np.logical_and.reduce([picked[c].map(lambda t: isinstance(t, str) and bool(t.strip()))
+                                    for c in texts])
     bad = ~usable | picked["label"].isna()
     if bad.any():
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
-        message = (f"{source}: {int(bad.sum())} rows with an empty text or no label "
+        what = "an empty or missing text of the pair" if cfg.is_pair else "an empty text"
+        message = (f"{source}: {int(bad.sum())} rows with {what} or no label "
                    f"(data rows {rows}{' ...' if bad.sum() > 5 else ''})")
         if cfg.strict:
             raise DataError(message + "; fix them or drop --strict to skip them")
@@ -108,9 +136,10 @@ def load_splits(cfg: DataConfig) -> Splits:
     Raises:
         DataError: unreadable or missing data, missing columns, unusable labels, empty splits.
     """
-    raw, class_names = read_sources(cfg.sources, cfg.strict, cfg.text_column)
+    raw, class_names = read_sources(cfg.sources, cfg.strict, _text_columns(cfg))
     if "train" not in raw:
         raise DataError(f"no train split found in {' '.join(cfg.sources)} (splits: {sorted(raw)})")
+    cfg = find_text_columns(cfg, raw["train"].columns)
     frames = {split: _select_columns(frame, split, cfg) for split, frame in raw.items()}
 
     label_names = cfg.label_names or class_names.get(cfg.label_column)
@@ -143,7 +172,8 @@ def load_splits(cfg: DataConfig) -> Splits:
     test = frames["test"]
     if cfg.test_size and len(test) > cfg.test_size:
         test, _ = _cut(test, cfg.test_size, cfg.seed)
-    splits = Splits(train=train, validation=frames["validation"], test=test, labels=labels)
+    splits = Splits(train=train, validation=frames["validation"], test=test, labels=labels,
+                    config=cfg)
     for name, size in splits.sizes().items():
         if size == 0:
             raise DataError(f"the {name} split is empty after cleaning; add data or lower the sizes")
@@ -155,7 +185,7 @@ def load_eval_split(cfg: DataConfig, labels: LabelSet, split: str | None = None)
 
     `split=None` takes `test` when present, else the only split there is.
     """
-    raw, _ = read_sources(cfg.sources, cfg.strict, cfg.text_column)
+    raw, _ = read_sources(cfg.sources, cfg.strict, _text_columns(cfg))
     if split is None:
         if "test" in raw:
             split = "test"
@@ -165,7 +195,7 @@ def load_eval_split(cfg: DataConfig, labels: LabelSet, split: str | None = None)
             raise DataError(f"several splits found ({sorted(raw)}); choose one with --split")
     if split not in raw:
         raise DataError(f"no {split} split in {' '.join(cfg.sources)} (splits: {sorted(raw)})")
-    frame = _select_columns(raw[split], split, cfg)
+    frame = _select_columns(raw[split], split, find_text_columns(cfg, raw[split].columns))
     integer = is_integer_like(frame["label"])
     mapping = {i: i for i in range(len(labels))} if integer else labels.label2id
     frame["label"] = encode_labels(frame, split, mapping, integer)

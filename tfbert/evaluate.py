@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbert.data import LabelSet, load_eval_split
+from tfbert.data import DataError, LabelSet, load_eval_split
 from tfbert.files import read_json, write_json_atomic
 from tfbert.metrics import compute_metrics, cross_entropy
 from tfbert.predict import Classifier
-from tfbert.report import write_report
+from tfbert.report import shown_texts, write_report
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,12 @@ def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 
     """
     classifier = Classifier.from_run(run_dir, batch_size=batch_size)
     frame = load_eval_split(data_cfg, LabelSet(classifier.label_names), split)
-    logits = classifier.predict_logits(list(frame["text"]))
+    pairs = list(frame["text_pair"]) if "text_pair" in frame.columns else None
+    if (pairs is not None) != classifier.is_pair:
+        raise DataError(f"the run classifies {'pairs of texts' if classifier.is_pair else 'one text'}"
+                        f" but the data gives {'pairs' if pairs is not None else 'one text'} "
+                        "per row; name the text column(s) with --text-column (a,b for pairs)")
+    logits = classifier.predict_logits(list(frame["text"]), pairs)
     metrics = evaluate_logits(logits, frame["label"].to_numpy(), classifier.label_names)
     metrics_path = Path(run_dir) / "metrics.json"
     recorded = read_json(metrics_path) if metrics_path.exists() else {}
@@ -61,6 +66,6 @@ def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-")[-80:]
     temperature = recorded.get("calibration", {}).get("temperature")
     write_report(Path(run_dir) / "evaluations" / slug, f"Evaluation on {key}", metrics, logits,
-                 frame["label"].to_numpy(), list(frame["text"]), classifier.label_names,
+                 frame["label"].to_numpy(), shown_texts(frame), classifier.label_names,
                  temperature=temperature)
     return metrics

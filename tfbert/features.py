@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfbert.tokenizers.truncation import head_budget, keep_head_and_tail
+from tfbert.tokenizers.truncation import head_budget, keep_head_and_tail, pair_lengths
 
 
 @dataclass(frozen=True)
@@ -31,19 +31,53 @@ class TokenizedSplit:
         return np.diff(offsets)
 
 
-def tokenize_frame(
-    frame: pd.DataFrame, tokenizer, max_length: int, batch_size: int = 1000,
-    show_progress: bool = True, truncation: str = "head", head_tokens: int | None = None,
-) -> TokenizedSplit:
-    """Tokenizes `frame.text` in batches through `datasets.Dataset.map` (truncation, no padding).
+def _bare_backend(tokenizer):
+    """A copy of the fast tokenizer's Rust backend with no truncation or padding of its own.
 
-    `truncation` says which `max_length` tokens a longer text keeps: its start ("head"), its
-    end ("tail") or both ("head+tail", `head_tokens` from the start).
+    transformers leaves the last call's truncation set on the backend it shares.
     """
-    import datasets
+    from tokenizers import Tokenizer
 
-    dataset = datasets.Dataset.from_pandas(frame[["text", "label"]], preserve_index=False)
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
+
+
+def encode_pairs(tokenizer, texts: list[str], text_pairs: list[str], max_length: int,
+                 strategy: str = "longest_first", backend=None) -> dict[str, list[list[int]]]:
+    """Pairs encoded as the fast tokenizer encodes them: each text on its own, cut by
+    `pair_lengths` (for longest_first, the fast tokenizer's own rule), then the post-processor's
+    pair template (`[CLS] A [SEP] B [SEP]`, `<s> A </s></s> B </s>`, ...) and its type ids."""
+    backend = backend or _bare_backend(tokenizer)
+    if backend.post_processor is None:  # no template: nothing says how the two are joined
+        raise ValueError("the tokenizer has no post-processor, which says how two texts are "
+                         "joined; pairs need one (BERT-family tokenizers have it)")
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    ids, types = [], []
+    firsts = backend.encode_batch(list(texts), add_special_tokens=False)
+    seconds = backend.encode_batch(list(text_pairs), add_special_tokens=False)
+    for first, second in zip(firsts, seconds, strict=True):
+        kept = pair_lengths(len(first.ids), len(second.ids), budget, strategy)
+        first.truncate(kept[0])
+        second.truncate(kept[1])
+        whole = backend.post_process(first, second, add_special_tokens=True)
+        ids.append(whole.ids)
+        types.append(whole.type_ids)
+    return {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids],
+            "token_type_ids": types}
+
+
+def _batch_encoder(tokenizer, max_length: int, truncation: str, head_tokens: int | None,
+                   pair: bool):
+    """The function that tokenizes one batch of rows (`text`, and `text_pair` for pairs)."""
     keys = list(tokenizer.model_input_names)
+    if pair:
+        backend = _bare_backend(tokenizer)
+        strategy = "longest_first" if truncation == "head" else truncation
+        return lambda batch: {key: value for key, value in encode_pairs(
+            tokenizer, batch["text"], batch["text_pair"], max_length, strategy, backend).items()
+            if key in keys}
     budget = max_length - tokenizer.num_special_tokens_to_add()
     head = head_budget(truncation, head_tokens, budget)
 
@@ -58,16 +92,36 @@ def tokenize_frame(
         encoded["token_type_ids"] = [tokenizer.create_token_type_ids_from_sequences(r) for r in rows]
         return {key: encoded[key] for key in keys}
 
+    return encode
+
+
+def tokenize_frame(
+    frame: pd.DataFrame, tokenizer, max_length: int, batch_size: int = 1000,
+    show_progress: bool = True, truncation: str = "head", head_tokens: int | None = None,
+) -> TokenizedSplit:
+    """Tokenizes `frame.text` (and `frame.text_pair`, for pairs) through `datasets.Dataset.map`
+    in batches: truncated, never padded.
+
+    `truncation` says which `max_length` tokens a longer text keeps: its start ("head"), its
+    end ("tail") or both ("head+tail", `head_tokens` from the start); for a pair, which text
+    loses tokens ("head" or "longest_first", "only_first", "only_second").
+    """
+    import datasets
+
+    pair = "text_pair" in frame.columns
+    texts = ["text", "text_pair"] if pair else ["text"]
+    dataset = datasets.Dataset.from_pandas(frame[[*texts, "label"]], preserve_index=False)
+    encode = _batch_encoder(tokenizer, max_length, truncation, head_tokens, pair)
     if not show_progress:
         datasets.disable_progress_bars()
     try:
         dataset = dataset.map(encode, batched=True, batch_size=batch_size,
-                              remove_columns=["text"], desc="Tokenizing")
+                              remove_columns=texts, desc="Tokenizing")
     finally:
         datasets.enable_progress_bars()
     table = dataset.data.table  # map() writes a fresh table: row order is the frame order
     columns = {}
-    for key in keys:
+    for key in tokenizer.model_input_names:
         lists = table.column(key).combine_chunks()
         columns[key] = (lists.flatten().to_numpy().astype(np.int32),
                         lists.offsets.to_numpy().astype(np.int64))

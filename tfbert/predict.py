@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfbert.config import PredictConfig
+from tfbert.config import DataConfig, PredictConfig
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
 from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
-from tfbert.prediction import Prediction, to_predictions
+from tfbert.prediction import Prediction, check_pairs, to_predictions
 from tfbert.run_folder import open_run_folder
 
 
@@ -56,16 +56,15 @@ def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: st
 
 
 class Classifier:
-    """A fine-tuned model and its tokenizer, ready to label texts."""
+    """A fine-tuned model and its tokenizer, ready to label texts (or pairs of texts)."""
 
-    def __init__(self, model, tokenizer, max_length: int,
-                 batch_size: int = PredictConfig.batch_size, truncation: str = "head",
-                 head_tokens: int | None = None, temperature: float = 1.0):
+    def __init__(self, model, tokenizer, data: DataConfig,
+                 batch_size: int = PredictConfig.batch_size, temperature: float = 1.0):
         self.model = model
         self.temperature = temperature
         self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.truncation, self.head_tokens = truncation, head_tokens
+        self.data = data  # how texts are cut: the run's own settings
+        self.is_pair = data.is_pair
         self.batch_size = batch_size
         names = model.config.id2label
         self.label_names = tuple(names[i] for i in range(len(names)))
@@ -79,24 +78,26 @@ class Classifier:
         temperature `--calibrate` fitted (if any), so they equal the export's.
         """
         folder = open_run_folder(run_dir)
-        data = folder.config().data
         return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
-                   data.max_length, batch_size, data.truncation, data.head_tokens,
-                   folder.temperature())
+                   folder.config().data, batch_size, folder.temperature())
 
-    def predict_logits(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
-                       ) -> np.ndarray:
-        """Float32 logits, shape `[len(texts), num_labels]`; `on_batch` as in `predict_logits`."""
-        if isinstance(texts, str):
-            raise TypeError("pass a list of texts, not one string")
+    def predict_logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                       on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Float32 logits, shape `[len(texts), num_labels]`; `on_batch` as in `predict_logits`.
+
+        A pair model reads `texts[i]` with `text_pairs[i]`.
+        """
+        check_pairs(texts, text_pairs, self.is_pair)
         if len(texts) == 0:
             return np.zeros((0, len(self.label_names)), np.float32)
         frame = pd.DataFrame({"text": list(texts), "label": 0})
+        if text_pairs is not None:
+            frame.insert(1, "text_pair", list(text_pairs))
         # Long enough to want progress bars, unless the caller shows its own through `on_batch`.
         many = on_batch is None and len(texts) > 10_000
-        tokenized = tokenize_frame(frame, self.tokenizer, self.max_length,
-                                   truncation=self.truncation, head_tokens=self.head_tokens,
-                                   show_progress=many)
+        tokenized = tokenize_frame(frame, self.tokenizer, self.data.max_length,
+                                   truncation=self.data.truncation,
+                                   head_tokens=self.data.head_tokens, show_progress=many)
         # Neighbours in length order share batches with little padding; undo the order after.
         ordered, order = sort_by_length(tokenized)
         dataset = make_dataset(ordered, self.batch_size, self.tokenizer.pad_token_id or 0,
@@ -107,15 +108,17 @@ class Classifier:
         restored[order] = logits
         return restored
 
-    def predict_proba(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
-                      ) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Class probabilities, shape `[len(texts), num_labels]`.
 
         `on_batch(n)` is called after each model batch with its number of texts, so a long call
         can show progress.
         """
-        return softmax(self.predict_logits(texts, on_batch) / self.temperature)
+        return softmax(self.predict_logits(texts, text_pairs, on_batch) / self.temperature)
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Label and per-class probabilities for each text, in input order."""
-        return to_predictions(texts, self.predict_proba(texts), self.label_names)
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None
+                ) -> list[Prediction]:
+        """Label and per-class probabilities for each text (or pair), in input order."""
+        return to_predictions(texts, self.predict_proba(texts, text_pairs), self.label_names,
+                              text_pairs)

@@ -125,6 +125,29 @@ def confident_mistakes(texts: Sequence[str], labels: np.ndarray, probabilities: 
              "confidence": float(probabilities[i].max())} for i in worst]
 
 
+PAIR_JOINER = "  ‖  "  # how the report shows a pair of texts
+
+
+def shown_texts(frame) -> list[str]:
+    """A frame's texts as the report shows them: a pair as "first ‖ second"."""
+    texts = frame["text"].astype(str)
+    if "text_pair" in frame.columns:
+        texts = texts + PAIR_JOINER + frame["text_pair"].astype(str)
+    return texts.tolist()
+
+
+def _example_lines(texts: Sequence[str], labels: np.ndarray, probabilities: np.ndarray,
+                   names: Sequence[str], count: int = 5, width: int = 300) -> list[str]:
+    """The first few examples with their true and predicted labels: what the inputs look like."""
+    lines = ["## A few examples", "", "| text | true | predicted | probability |", "|---|---|---|---|"]
+    for i in range(min(count, len(texts))):
+        text = texts[i] if len(texts[i]) <= width else texts[i][:width - 3] + "..."
+        text = text.replace("\n", " ").replace("|", "\\|")
+        best = int(probabilities[i].argmax())
+        lines.append(f"| {text} | {names[labels[i]]} | {names[best]} | {probabilities[i][best]:.3f} |")
+    return lines + [""]
+
+
 def write_report(folder: Path, title: str, metrics: dict, logits: np.ndarray, labels: np.ndarray,
                  texts: Sequence[str], names: Sequence[str],
                  history: dict[str, list[float]] | None = None,
@@ -145,6 +168,7 @@ def write_report(folder: Path, title: str, metrics: dict, logits: np.ndarray, la
     lines += [f"| {n} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
               for n, r in metrics["per_class"].items()]
     lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
+    lines += _example_lines(texts, labels, probabilities, names)
     if history and history.get("loss"):
         plot_history(history, folder / "training_curves.png")
         lines += ["## Training curves", "", "![training curves](training_curves.png)", ""]

@@ -21,14 +21,14 @@ SPLIT_ALIASES = {
 }
 
 
-def _read_file(path: Path, strict: bool, text_column: str) -> pd.DataFrame:
+def _read_file(path: Path, strict: bool, text_columns: tuple[str, ...]) -> pd.DataFrame:
     """One local file of labelled texts, read by the product's one reader (`tfbert.tables`)."""
     suffix = path.suffix.lower()
     if suffix not in TABLE_TYPES:
         raise DataError(f"{path}: unknown file type {suffix or '(none)'}; "
                         f"use one of {', '.join(TABLE_TYPES)}")
     utf8 = Utf8Counter()
-    frame = read_table(path, strict, (text_column,), utf8)
+    frame = read_table(path, strict, text_columns, utf8)
     if utf8.count:
         log.warning("%s: replaced %d invalid UTF-8 byte sequences with U+FFFD", path, utf8.count)
     return frame
@@ -146,7 +146,7 @@ def _read_hub(name: str) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[str, 
 
 
 def read_sources(
-    sources: tuple[str, ...], strict: bool = False, text_column: str = "text"
+    sources: tuple[str, ...], strict: bool = False, text_columns: tuple[str, ...] = ("text",)
 ) -> tuple[dict[str, pd.DataFrame], dict[str, tuple]]:
     """Reads raw frames per split from a hub name, an aclImdb tree or local files."""
     resolved = _resolve_local(sources)
@@ -158,6 +158,6 @@ def read_sources(
     for split, path in resolved.items():
         if not path.exists():
             raise DataError(f"data file {path} does not exist")
-        frames[split] = _read_file(path, strict, text_column)
+        frames[split] = _read_file(path, strict, text_columns)
         frames[split].attrs["source"] = str(path)
     return frames, {}

@@ -32,6 +32,7 @@ from tfbert.model import (
     resolve_precision,
 )
 from tfbert.predict import make_logits_fn, predict_logits
+from tfbert.report import shown_texts
 from tfbert.run_folder import RunFolder, default_run_name, prepare_run_folder
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,10 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
     """Phases 1-6 of `run`, under the run's precision policy and distribution strategy."""
     # 1. Data: read, clean and split before touching the run folder, so bad data leaves nothing.
     splits = load_splits(cfg.data)
-    log.info("data: %s, %d classes %s", splits.sizes(), len(splits.labels), list(splits.labels.names))
+    cfg = dataclasses.replace(cfg, data=splits.config)  # with the text columns found
+    kind = "text pairs" if cfg.data.is_pair else "texts"
+    log.info("data: %s %s, %d classes %s", kind, splits.sizes(), len(splits.labels),
+             list(splits.labels.names))
 
     # 2. Model and tokenizer.
     tokenizer = load_tokenizer(cfg.model.name_or_path)
@@ -242,7 +246,7 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
                    replicas=strategy.num_replicas_in_sync,
                    seconds_this_process=round(time.monotonic() - start, 1))
     if chief:
-        test_texts = list(splits.test["text"].to_numpy()[eval_order["test"]])
+        test_texts = [shown_texts(splits.test)[i] for i in eval_order["test"]]
         _save(folder, model, tokenizer, metrics, raw, test_texts, splits.labels.names, history,
               cfg.train.calibrate)
     else:  # other workers trained in a scratch folder; the chief keeps the results

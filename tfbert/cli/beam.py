@@ -7,10 +7,17 @@ import logging
 import re
 from collections.abc import Sequence
 
-from tfbert.cli.common import add_verbose_flag, guarded, parse_names, start
+from tfbert.cli.common import (
+    TEXT_COLUMN_HELP,
+    add_verbose_flag,
+    guarded,
+    parse_names,
+    parse_text_columns,
+    start,
+)
 from tfbert.cli.console import is_verbose, quiet_child_processes
-from tfbert.config import BEAM_OUTPUT_FORMATS, BeamPredictConfig
 from tfbert.errors import ExitCode
+from tfbert.labelling.config import BEAM_OUTPUT_FORMATS, BeamPredictConfig
 
 log = logging.getLogger("tfbert")
 
@@ -33,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="prefix of the output shards")
     parser.add_argument("--format", dest="output_format", choices=BEAM_OUTPUT_FORMATS,
                         default=d.output_format)
-    parser.add_argument("--text-column", default=d.text_column)
+    parser.add_argument("--text-column", type=parse_text_columns, default=d.text_column,
+                        help=TEXT_COLUMN_HELP)
     parser.add_argument("--id-column", default=d.id_column,
                         help="column that names each row (default: a `row` column of <file>:<row>, "
                              "rows from 0)")
@@ -64,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not any(a.startswith("--default_sdk_harness_log_level") for a in pipeline_args):
             pipeline_args.append("--default_sdk_harness_log_level=WARNING")  # worker processes too
     try:
-        cfg = BeamPredictConfig(**vars(args), pipeline_args=tuple(pipeline_args))
+        flags = vars(args)
+        flags["text_column"], flags["text_pair_column"] = flags["text_column"]
+        cfg = BeamPredictConfig(**flags, pipeline_args=tuple(pipeline_args))
     except ValueError as err:
         parser.error(str(err))
 

@@ -25,6 +25,17 @@ def parse_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def parse_text_columns(text: str) -> tuple[str, str | None]:
+    """`--text-column review` -> ("review", None); `question,answer` -> a pair's two columns."""
+    names = parse_names(text)
+    if len(names) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"give one column, or two for pairs (a,b), got {text!r}")
+    return names[0], (names[1] if len(names) == 2 else None)
+
+
+TEXT_COLUMN_HELP = "text column, or two comma-separated columns for pairs (e.g. question,answer)"
+
+
 def add_verbose_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show TensorFlow's and transformers' own start-up and info lines "

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from tfbert.cli.common import add_verbose_flag, start
-from tfbert.config import DemoConfig
 from tfbert.errors import ExitCode, ExportError
+from tfbert.serving.config import DemoConfig
 
 
 def build_parser() -> argparse.ArgumentParser:

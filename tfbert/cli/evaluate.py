@@ -5,10 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
-from tfbert.cli.common import add_run_flags, add_verbose_flag, guarded, resolve_run_flags, start
+from tfbert.cli.common import (
+    TEXT_COLUMN_HELP,
+    add_run_flags,
+    add_verbose_flag,
+    guarded,
+    parse_text_columns,
+    resolve_run_flags,
+    start,
+)
 from tfbert.config import DataConfig, TrainConfig
-from tfbert.errors import ExitCode
+from tfbert.errors import ExitCode, TfbertError
+from tfbert.run_folder import RunFolder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
                         help="same forms as train.py --data")
     parser.add_argument("--split", default=None, help="default: test, or the only split")
-    parser.add_argument("--text-column", default=d.text_column)
+    parser.add_argument("--text-column", type=parse_text_columns, default=None,
+                        help=TEXT_COLUMN_HELP + "; default: the columns the run trained on")
     parser.add_argument("--label-column", default=d.label_column)
     parser.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset size")
     parser.add_argument("--batch-size", type=int, default=TrainConfig().eval_batch_size)
@@ -33,7 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     resolve_run_flags(args)
     try:
-        data_cfg = DataConfig(sources=tuple(args.data), text_column=args.text_column,
+        trained = RunFolder(Path(args.run)).config().data  # a wrong path is reported later
+    except TfbertError:
+        trained = DataConfig()
+    text, pair = args.text_column or (trained.text_column, trained.text_pair_column)
+    try:
+        data_cfg = DataConfig(sources=tuple(args.data), text_column=text, text_pair_column=pair,
                               label_column=args.label_column, test_size=args.test_size,
                               seed=args.seed)
     except ValueError as err:

@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Sequence
 
 from tfbert.cli.common import add_verbose_flag, guarded, start
-from tfbert.config import COMPUTE_DTYPES, ExportConfig
+from tfbert.config import COMPUTE_DTYPES
 from tfbert.errors import ExitCode
+from tfbert.serving.config import ExportConfig
 
 
 def _version(text: str) -> int | None:

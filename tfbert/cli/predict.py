@@ -9,9 +9,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfbert.cli.common import add_run_flags, add_verbose_flag, guarded, parse_names, resolve_run_flags, start
-from tfbert.config import LabelFileConfig, PredictConfig
+from tfbert.cli.common import (
+    TEXT_COLUMN_HELP,
+    add_run_flags,
+    add_verbose_flag,
+    guarded,
+    parse_names,
+    parse_text_columns,
+    resolve_run_flags,
+    start,
+)
+from tfbert.config import PredictConfig
 from tfbert.errors import DataError, ExitCode
+from tfbert.labelling.config import LabelFileConfig
 
 log = logging.getLogger("tfbert")
 
@@ -24,14 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "line, or a whole file streamed to an output file (resumable).")
     add_run_flags(parser, export_too=True)
     parser.add_argument("texts", nargs="*", help="texts to label")
-    parser.add_argument("--file", help="a text file with one text per line ('-' for stdin)")
+    parser.add_argument("--text-pair", action="append", default=None, metavar="TEXT",
+                        help="a pair model: the second text of each text given, in order "
+                             "(repeat the flag for several texts)")
+    parser.add_argument("--file", help="a text file with one text per line ('-' for stdin); for "
+                                       "a pair model, JSON lines {\"text\": ..., \"text_pair\": ...}")
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     parser.add_argument("--batch-size", type=int, default=PredictConfig().batch_size,
                         help="texts per forward pass")
     big = parser.add_argument_group("a large file (read in chunks; run again to resume)")
     big.add_argument("--input", help="CSV, TSV, JSONL, JSON, parquet, or .txt (one text per line)")
     big.add_argument("--output", help="predictions file: .parquet, .csv or .jsonl")
-    big.add_argument("--text-column", default=f.text_column)
+    big.add_argument("--text-column", type=parse_text_columns, default=f.text_column,
+                     help=TEXT_COLUMN_HELP)
     big.add_argument("--id-column", default=f.id_column,
                      help="column that identifies each row (default: the row number, from 0)")
     big.add_argument("--keep-columns", type=parse_names, default=f.keep_columns,
@@ -53,6 +68,24 @@ def _read_lines(path: str) -> list[str]:
             return [line.rstrip("\n") for line in handle if line.strip()]
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror}") from err
+
+
+def _read_pairs(lines: list[str], source: str) -> tuple[list[str], list[str]]:
+    """JSON lines of {"text": ..., "text_pair": ...}: the inputs of a pair model."""
+    texts, pairs = [], []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{source}: line {number} is not JSON ({err.msg}); a pair model reads "
+                            'lines like {"text": "...", "text_pair": "..."}') from err
+        if not isinstance(record, dict) or not all(isinstance(record.get(k), str)
+                                                   for k in ("text", "text_pair")):
+            raise DataError(f"{source}: line {number} needs the strings \"text\" and "
+                            "\"text_pair\"")
+        texts.append(record["text"])
+        pairs.append(record["text_pair"])
+    return texts, pairs
 
 
 def load_classifier(args: argparse.Namespace):
@@ -85,15 +118,33 @@ def _label_file(args: argparse.Namespace, cfg: LabelFileConfig) -> int:
     return ExitCode.OK
 
 
+def _inputs(args: argparse.Namespace, is_pair: bool) -> tuple[list[str], list[str] | None]:
+    """The texts (and second texts) of the command line and of --file."""
+    lines = _read_lines(args.file) if args.file else []
+    if not is_pair:
+        if args.text_pair:
+            raise DataError("--text-pair: this model classifies one text, not pairs")
+        return list(args.texts) + lines, None
+    given = list(args.text_pair or [])
+    if len(given) != len(args.texts):
+        raise DataError(f"a pair model needs one --text-pair per text: {len(args.texts)} texts, "
+                        f"{len(given)} --text-pair")
+    texts, pairs = _read_pairs(lines, "stdin" if args.file == "-" else str(args.file))
+    return list(args.texts) + texts, given + pairs
+
+
 def _label_texts(args: argparse.Namespace) -> int:
     start(args.verbose)
-    texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
-    for prediction in load_classifier(args).predict(texts):
+    classifier = load_classifier(args)
+    texts, pairs = _inputs(args, classifier.is_pair)
+    for prediction in classifier.predict(texts, pairs):
         if args.json:
             print(json.dumps(prediction.to_dict(), ensure_ascii=False))
         else:
             probs = "  ".join(f"{k}={v:.3f}" for k, v in prediction.probabilities.items())
-            snippet = prediction.text if len(prediction.text) <= 60 else prediction.text[:57] + "..."
+            shown = prediction.text + ("" if prediction.text_pair is None
+                                       else f" || {prediction.text_pair}")
+            snippet = shown if len(shown) <= 60 else shown[:57] + "..."
             print(f"{prediction.label}\t{probs}\t{snippet}")
     return ExitCode.OK
 
@@ -107,10 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     if args.input or args.output:
-        if args.texts or args.file or args.json or not (args.input and args.output):
-            parser.error("--input needs --output, and neither goes with texts, --file or --json")
+        if args.texts or args.text_pair or args.file or args.json or not (args.input and args.output):
+            parser.error("--input needs --output, and neither goes with texts, --text-pair, "
+                         "--file or --json")
         try:
-            cfg = LabelFileConfig(args.input, args.output, args.text_column, args.id_column,
+            cfg = LabelFileConfig(args.input, args.output, *args.text_column, args.id_column,
                                   args.keep_columns, args.chunk_rows, args.strict, args.overwrite)
         except ValueError as err:
             parser.error(str(err))

@@ -6,9 +6,18 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from tfbert.cli.common import add_verbose_flag, guarded, parse_names, parse_size, start
+from tfbert.cli.common import (
+    TEXT_COLUMN_HELP,
+    add_verbose_flag,
+    guarded,
+    parse_names,
+    parse_size,
+    parse_text_columns,
+    start,
+)
 from tfbert.config import (
     MONITOR_METRICS,
+    PAIR_TRUNCATIONS,
     PRECISIONS,
     STRATEGIES,
     TRUNCATIONS,
@@ -28,7 +37,9 @@ def _add_data_flags(parser: argparse.ArgumentParser, d: DataConfig) -> None:
     data.add_argument("--data", nargs="+", default=list(d.sources), metavar="SOURCE",
                       help="hub data set name, aclImdb folder, folder of train/validation/test "
                            "files, or files (split=PATH); CSV, TSV, JSONL, JSON, parquet")
-    data.add_argument("--text-column", default=d.text_column)
+    data.add_argument("--text-column", type=parse_text_columns, default=d.text_column,
+                      help=TEXT_COLUMN_HELP + "; without it, GLUE-style pair columns (sentence1/"
+                           "sentence2, premise/hypothesis, question1/question2) are found")
     data.add_argument("--label-column", default=d.label_column)
     data.add_argument("--label-names", type=parse_names, default=d.label_names,
                       help="comma-separated class names in id order, e.g. negative,positive")
@@ -37,8 +48,10 @@ def _add_data_flags(parser: argparse.ArgumentParser, d: DataConfig) -> None:
                       help="validation examples (or fraction of train when carved from it)")
     data.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset of test")
     data.add_argument("--max-length", type=int, default=d.max_length, help="tokens per text, truncated")
-    data.add_argument("--truncation", choices=TRUNCATIONS, default=d.truncation,
-                      help="which tokens a longer text keeps: its start, its end, or both")
+    data.add_argument("--truncation", choices=(*TRUNCATIONS, *PAIR_TRUNCATIONS),
+                      default=d.truncation,
+                      help="which tokens a longer text keeps: its start, its end, or both; for "
+                           "pairs which text loses tokens (head = longest_first)")
     data.add_argument("--head-tokens", type=int, default=d.head_tokens,
                       help="with head+tail: tokens kept from the start (default: a quarter)")
     data.add_argument("--strict", action="store_true", default=d.strict,
@@ -118,8 +131,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Builds the run config; invalid values raise ValueError."""
     return RunConfig(
         data=DataConfig(
-            sources=tuple(args.data), text_column=args.text_column,
-            label_column=args.label_column, label_names=args.label_names,
+            sources=tuple(args.data), text_column=args.text_column[0],
+            text_pair_column=args.text_column[1], label_column=args.label_column,
+            label_names=args.label_names,
             train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
             max_length=args.max_length, truncation=args.truncation,
             head_tokens=args.head_tokens, strict=args.strict, seed=args.seed,

@@ -28,9 +28,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.util import SortAndBatchElements
 
 import tfbert
-from tfbert.config import TEXT_TYPES, BeamPredictConfig
+from tfbert.config import TEXT_TYPES
 from tfbert.errors import DataError, ExportError
-from tfbert.labelling.columns import output_columns
+from tfbert.labelling.columns import check_text_columns, output_columns
+from tfbert.labelling.config import BeamPredictConfig
 from tfbert.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,13 @@ COUNTERS = {name: Metrics.counter(METRICS_NAMESPACE, name) for name in (*SKIPPED
 
 
 def read_label_names(export_dir: str) -> tuple[str, ...]:
-    """Class names of an export with a raw-text signature, read without loading its graph.
+    """Class names of an export with a raw-text signature (see `read_export`)."""
+    return read_export(export_dir)[0]
+
+
+def read_export(export_dir: str) -> tuple[tuple[str, ...], bool]:
+    """Class names of an export with a raw-text signature, and whether it reads pairs, read
+    without loading its graph.
 
     The launcher checks the export this cheaply, so a wrong path fails before any worker starts.
     """
@@ -58,10 +65,11 @@ def read_label_names(export_dir: str) -> tuple[str, ...]:
         names = tuple(n.decode() for n in variables.get_tensor("label_names/.ATTRIBUTES/VARIABLE_VALUE"))
     except Exception as err:  # damaged, or not a tfbert export: one line for the user either way
         raise ExportError(f"{export_dir}: cannot read the export ({err})") from err
-    if "serving_default" not in signatures or set(signatures["serving_default"].inputs) != {"text"}:
+    inputs = set(signatures["serving_default"].inputs) if "serving_default" in signatures else set()
+    if inputs not in ({"text"}, {"text", "text_pair"}):
         raise ExportError(f"{export_dir}: serving_default does not take raw text; export a model "
                           "whose tokenizer has an in-graph copy (see the README's serving section)")
-    return names
+    return names, "text_pair" in inputs
 
 
 def match_inputs(pattern: str) -> list[str]:
@@ -92,42 +100,44 @@ def _as_text(value) -> str | None:
 
 
 class ReadTexts(beam.DoFn):
-    """Reads a file into ((id, kept values), text) pairs through the product's one reader.
+    """Reads a file into ((id, kept values), (text,)) pairs through the product's one reader;
+    a pair model's rows carry (text, text_pair).
 
     Rows without a usable text or id are counted and skipped; a file that cannot be read is
     counted and skipped whole (it is read at once, so it is labelled whole or not at all).
     """
 
-    def __init__(self, text_column: str, id_column: str | None, keep_columns: Sequence[str],
-                 id_root: str):
-        self.text_column, self.id_column, self.id_root = text_column, id_column, id_root
+    def __init__(self, text_columns: Sequence[str], id_column: str | None,
+                 keep_columns: Sequence[str], id_root: str):
+        self.text_columns, self.id_column, self.id_root = tuple(text_columns), id_column, id_root
         self.keep_columns = tuple(keep_columns)
 
-    def process(self, path: str) -> Iterator[tuple[tuple, str]]:
+    def process(self, path: str) -> Iterator[tuple[tuple, tuple[str, ...]]]:
         try:
-            frame = read_table(path, text_columns=(self.text_column,), opener=FileSystems.open)
+            frame = read_table(path, text_columns=self.text_columns, opener=FileSystems.open)
         except Exception as err:  # a damaged file must not stop the others
             log.warning("%s: skipped, cannot be read (%s)", path, err)
             COUNTERS["unreadable_files"].inc()
             return
-        for column in (self.text_column, self.id_column, *self.keep_columns):
+        for column in (*self.text_columns, self.id_column, *self.keep_columns):
             if column is not None and column not in frame.columns:
                 log.warning("%s: no column %r; columns are %s", path, column, list(frame.columns))
         name = path[len(self.id_root):] if path.startswith(self.id_root) else path
         missing = pd.Series([None] * len(frame), dtype=object)
-        texts = frame.get(self.text_column, missing)
+        texts = [frame.get(c, missing).to_numpy() for c in self.text_columns]
         ids = frame.get(self.id_column, missing) if self.id_column else None
         kept = [frame.get(c, missing).to_numpy() for c in self.keep_columns]
-        for row, text in enumerate(texts):
-            if _is_missing(text):
+        for row in range(len(frame)):
+            row_texts = [column[row] for column in texts]
+            if any(_is_missing(text) for text in row_texts):
                 COUNTERS["missing_text"].inc()
-            elif not str(text).strip():
+            elif not all(str(text).strip() for text in row_texts):
                 COUNTERS["empty_text"].inc()
             elif ids is not None and _is_missing(ids.iloc[row]):
                 COUNTERS["missing_id"].inc()
             else:
                 key = f"{name}:{row}" if ids is None else str(ids.iloc[row])
-                yield (key, tuple(_as_text(column[row]) for column in kept)), str(text)
+                yield (key, tuple(_as_text(column[row]) for column in kept)), tuple(map(str, row_texts))
 
 
 class LoadedExport:
@@ -137,13 +147,15 @@ class LoadedExport:
         self._loaded = tf.saved_model.load(export_dir)  # keeps the signature's variables alive
         self._serve = self._loaded.signatures["serving_default"]
 
-    def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Labels (bytes), label ids and probabilities, one row per text."""
-        out = self._serve(text=tf.constant(texts, tf.string))
+    def classify(self, rows: list[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Labels (bytes), label ids and probabilities, one row per text (or pair of texts)."""
+        inputs = {name: tf.constant([row[i] for row in rows], tf.string)
+                  for i, name in enumerate(("text", "text_pair")[:len(rows[0])])}
+        out = self._serve(**inputs)
         return out["label"].numpy(), out["label_id"].numpy(), out["probabilities"].numpy()
 
 
-class ExportModelHandler(ModelHandler[str, PredictionResult, LoadedExport]):
+class ExportModelHandler(ModelHandler[tuple, PredictionResult, LoadedExport]):
     """RunInference's handler for our export.
 
     Beam's TFModelHandlerTensor loads a Keras model (and imports tensorflow_hub); our export is a
@@ -157,21 +169,25 @@ class ExportModelHandler(ModelHandler[str, PredictionResult, LoadedExport]):
     def load_model(self) -> LoadedExport:
         return LoadedExport(self._export_dir)
 
-    def run_inference(self, batch: Sequence[str], model: LoadedExport,
+    def run_inference(self, batch: Sequence[tuple[str, ...]], model: LoadedExport,
                       inference_args: dict | None = None) -> list[PredictionResult]:
         labels, label_ids, probabilities = model.classify(list(batch))
         return [PredictionResult(text, (label.decode(), int(label_id), row))
                 for text, label, label_id, row in zip(batch, labels, label_ids, probabilities, strict=True)]
 
-    def get_num_bytes(self, batch: Sequence[str]) -> int:
-        return sum(len(text.encode()) for text in batch)
+    def get_num_bytes(self, batch: Sequence[tuple[str, ...]]) -> int:
+        return sum(len(text.encode()) for texts in batch for text in texts)
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
 
 
-def _text_length(keyed: tuple[tuple, str]) -> int:
-    return len(keyed[1])
+def _text_columns(cfg: BeamPredictConfig) -> tuple[str, ...]:
+    return (cfg.text_column, *filter(None, [cfg.text_pair_column]))
+
+
+def _text_length(keyed: tuple[tuple, tuple[str, ...]]) -> int:
+    return sum(len(text) for text in keyed[1])
 
 
 def _output_row(keyed: tuple[tuple, PredictionResult], columns: Sequence[str]) -> dict:
@@ -197,7 +213,7 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: BeamPredictConfig, files: Seque
     rows = (pipeline
             | "Files" >> beam.Create(list(files))
             | "SpreadFiles" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadTexts(cfg.text_column, cfg.id_column, cfg.keep_columns,
+            | "Read" >> beam.ParDo(ReadTexts(_text_columns(cfg), cfg.id_column, cfg.keep_columns,
                                              _id_root(cfg.input)))
             | "SpreadTexts" >> beam.Reshuffle()
             # Length-aware BatchElements needs a real-time timer, which sends the DirectRunner to
@@ -229,7 +245,8 @@ def run(cfg: BeamPredictConfig) -> dict[str, int]:
         ExportError: the export cannot serve raw text.
     """
     files = match_inputs(cfg.input)
-    label_names = read_label_names(cfg.export)
+    label_names, reads_pairs = read_export(cfg.export)
+    check_text_columns(reads_pairs, cfg.text_pair_column is not None)
     # Local worker processes (DirectRunner multi_processing) unpickle tfbert's DoFns: they need
     # the package on their path, wherever the command was started.
     package_root = str(Path(tfbert.__file__).resolve().parents[1])

@@ -23,3 +23,12 @@ def output_columns(id_column: str | None, label_names: Sequence[str],
         raise DataError(f"output columns would repeat {sorted(clashes)}; rename them with "
                         "--id-column / --keep-columns")
     return columns
+
+
+def check_text_columns(model_reads_pairs: bool, input_has_pairs: bool) -> None:
+    """Refuses one text column for a pair model, and two for a one-text model."""
+    if model_reads_pairs and not input_has_pairs:
+        raise DataError("the model classifies pairs of texts: name both text columns with "
+                        "--text-column first,second")
+    if input_has_pairs and not model_reads_pairs:
+        raise DataError("the model classifies one text: give one --text-column")

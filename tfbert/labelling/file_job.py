@@ -30,10 +30,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tfbert.config import LabelFileConfig
 from tfbert.errors import DataError, RunFolderError
 from tfbert.files import write_json_atomic
-from tfbert.labelling.columns import ROW_COLUMN, output_columns
+from tfbert.labelling.columns import ROW_COLUMN, check_text_columns, output_columns
+from tfbert.labelling.config import LabelFileConfig
 from tfbert.tables import Utf8Counter, count_rows, iter_table
 
 log = logging.getLogger(__name__)
@@ -227,19 +227,25 @@ def _return_freed_memory() -> None:
         trim(0)
 
 
+def _text_columns(cfg: LabelFileConfig) -> list[str]:
+    return [cfg.text_column, *filter(None, [cfg.text_pair_column])]
+
+
 def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConfig,
                  utf8_before: int, utf8: Utf8Counter, on_batch) -> tuple[pd.DataFrame, dict]:
     ids = frame[cfg.id_column] if cfg.id_column else pd.Series(np.arange(start, start + len(frame)))
-    texts = frame[cfg.text_column].to_numpy()
-    missing = np.array([not isinstance(t, str) for t in texts], dtype=bool)
-    empty = np.array([isinstance(t, str) and not t.strip() for t in texts], dtype=bool)
+    columns = [frame[c].to_numpy() for c in _text_columns(cfg)]  # one, or a pair's two
+    missing = np.logical_or.reduce([[not isinstance(t, str) for t in c] for c in columns])
+    empty = ~missing & np.logical_or.reduce([[isinstance(t, str) and not t.strip() for t in c]
+                                             for c in columns])
     if cfg.strict and (missing.any() or empty.any()):
         row = start + int(np.flatnonzero(missing | empty)[0])
         raise DataError(f"{cfg.input}: row {row} (from 0) has {'no' if missing.any() else 'an empty'} "
                         "text; fix it or drop --strict to skip such rows")
     keep = ~(missing | empty)
-    probabilities = classifier.predict_proba(list(texts[keep]), on_batch=on_batch) if keep.any() else \
-        np.zeros((0, len(classifier.label_names)), np.float32)
+    pairs = list(columns[1][keep]) if len(columns) == 2 else None
+    probabilities = classifier.predict_proba(list(columns[0][keep]), pairs, on_batch=on_batch) \
+        if keep.any() else np.zeros((0, len(classifier.label_names)), np.float32)
     best = probabilities.argmax(axis=-1) if len(probabilities) else np.zeros((0,), np.int64)
     table = pd.DataFrame({cfg.id_column or ROW_COLUMN: ids.to_numpy()[keep],
                           "label": np.asarray(classifier.label_names, dtype=object)[best],
@@ -259,8 +265,9 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     """Labels `cfg.input` chunk by chunk into `cfg.output`, continuing an interrupted job.
 
     Args:
-        classifier: anything with `predict_proba(texts, on_batch=...)` and `label_names` (a
-            run's `Classifier` or an `ExportedClassifier`); `on_batch` drives the progress line.
+        classifier: anything with `predict_proba(texts, text_pairs, on_batch=...)` and
+            `label_names` (a run's `Classifier` or an `ExportedClassifier`; `is_pair` if it
+            reads pairs); `on_batch` drives the progress line.
         cfg: the file, its columns and the output.
         model_key: identifies the model, so a job is never continued with another one.
     Raises:
@@ -272,9 +279,11 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     if not source.is_file():
         raise DataError(f"input file {source} does not exist")
     output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns)
+    check_text_columns(getattr(classifier, "is_pair", False), cfg.text_pair_column is not None)
     stat = source.stat()
     job = {"input": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-           "text_column": cfg.text_column, "id_column": cfg.id_column,
+           "text_column": cfg.text_column, "text_pair_column": cfg.text_pair_column,
+           "id_column": cfg.id_column,
            "keep_columns": list(cfg.keep_columns), "model": model_key,
            "labels": list(classifier.label_names)}
     summary = LabelSummary(output)
@@ -301,10 +310,11 @@ def _label_rows(classifier, cfg: LabelFileConfig, parts: Path, summary: LabelSum
         log.info("continuing after row %d (%d chunks already labelled)", start, len(done))
     progress = _Progress(count_rows(source), start)
     utf8 = Utf8Counter()
-    columns = list(dict.fromkeys([cfg.text_column, *filter(None, [cfg.id_column]), *cfg.keep_columns]))
+    columns = list(dict.fromkeys([*_text_columns(cfg), *filter(None, [cfg.id_column]),
+                                  *cfg.keep_columns]))
     before = 0
     chunks = iter_table(source, columns, cfg.chunk_rows, start=start, strict=cfg.strict, utf8=utf8,
-                        text_columns=(cfg.text_column,), column_hint=COLUMN_HINT)
+                        text_columns=_text_columns(cfg), column_hint=COLUMN_HINT)
     for frame in chunks:
         if not len(frame):
             continue

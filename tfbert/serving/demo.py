@@ -1,4 +1,4 @@
-"""A browser demo of an exported classifier: type a review, or paste or upload many.
+"""A browser demo of an exported classifier: type a review (or a pair of texts), or paste or upload many.
 
 It loads only the exported SavedModel and calls its raw-text signature, as TF Serving would:
 neither transformers nor the training code is imported, so the demo runs wherever the export
@@ -58,95 +58,151 @@ def _non_blank_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def read_batch(lines: str | None, upload: str | None) -> list[str]:
-    """Texts from the pasted lines (one per line) and an uploaded .txt or .csv file."""
+def _split_pairs(lines: list[str]) -> list[tuple[str, str]]:
+    """`first<TAB>second` lines as pairs."""
+    pairs = []
+    for number, line in enumerate(lines, 1):
+        first, tab, second = line.partition("\t")
+        if not tab or not first.strip() or not second.strip():
+            raise DemoInputError(f"Line {number} is not a pair: write the two texts on one line, "
+                                 "separated by a tab.")
+        pairs.append((first, second))
+    return pairs
+
+
+def _read_upload(path: Path, pair: bool) -> list:
+    """Texts (or pairs) of an uploaded .txt (one per line) or .csv (`text` [and `text_pair`])."""
+    raw = path.read_bytes().decode("utf-8", errors="replace")
+    if path.suffix.lower() == ".txt":
+        lines = _non_blank_lines(raw)
+        return _split_pairs(lines) if pair else lines
+    if path.suffix.lower() != ".csv":
+        raise DemoInputError(f"{path.name}: upload a .txt file (one text per line) or a .csv "
+                             "file with a 'text' column" + (" and a 'text_pair' column." if pair
+                                                             else "."))
+    try:
+        frame = pd.read_csv(io.StringIO(raw), keep_default_na=False, dtype=str)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise DemoInputError(f"{path.name} cannot be read as CSV ({err}).") from err
+    if not pair:
+        column = "text" if "text" in frame.columns else frame.columns[0]
+        return [t for t in frame[column].tolist() if t.strip()]
+    names = ["text", "text_pair"] if {"text", "text_pair"} <= set(frame.columns) else frame.columns[:2]
+    if len(names) < 2:
+        raise DemoInputError(f"{path.name}: a pair model needs two columns (text, text_pair).")
+    return [(a, b) for a, b in zip(frame[names[0]], frame[names[1]], strict=True)
+            if a.strip() and b.strip()]
+
+
+def read_batch(lines: str | None, upload: str | None, pair: bool = False) -> list:
+    """Texts from the pasted lines (one per line) and an uploaded .txt or .csv file; for a pair
+    model, pairs (a tab between the two texts of a line; CSV columns text and text_pair)."""
     texts = _non_blank_lines(lines or "")
+    if pair:
+        texts = _split_pairs(texts)
     if upload:
-        path = Path(upload)
-        raw = path.read_bytes().decode("utf-8", errors="replace")
-        if path.suffix.lower() == ".csv":
-            try:
-                frame = pd.read_csv(io.StringIO(raw), keep_default_na=False, dtype=str)
-            except (ValueError, pd.errors.ParserError) as err:
-                raise DemoInputError(f"{path.name} cannot be read as CSV ({err}).") from err
-            column = "text" if "text" in frame.columns else frame.columns[0]
-            texts += [t for t in frame[column].tolist() if t.strip()]
-        elif path.suffix.lower() == ".txt":
-            texts += _non_blank_lines(raw)
-        else:
-            raise DemoInputError(f"{path.name}: upload a .txt file (one text per line) or a .csv "
-                                 "file with a 'text' column.")
+        texts += _read_upload(Path(upload), pair)
     if not texts:
         raise DemoInputError("Paste some texts (one per line) or upload a .txt or .csv file.")
     if len(texts) > MAX_BATCH:
         raise DemoInputError(f"{len(texts):,} texts; the demo takes at most {MAX_BATCH:,} at once.")
     for number, text in enumerate(texts, 1):
-        if len(text) > MAX_CHARS:
-            raise DemoInputError(f"Text {number} has {len(text):,} characters; the demo takes at "
+        size = sum(map(len, text)) if pair else len(text)
+        if size > MAX_CHARS:
+            raise DemoInputError(f"Text {number} has {size:,} characters; the demo takes at "
                                  f"most {MAX_CHARS:,} per text.")
     return texts
 
 
-def batch_table(texts: list[str], predictions: list[Prediction]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "text": texts,
-        "label": [p.label for p in predictions],
-        "confidence": [round(p.confidence, 4) for p in predictions],
-    })
+def batch_table(texts: list, predictions: list[Prediction]) -> pd.DataFrame:
+    columns = {"text": [p.text for p in predictions]}
+    if predictions and predictions[0].text_pair is not None:
+        columns["text_pair"] = [p.text_pair for p in predictions]
+    return pd.DataFrame({**columns, "label": [p.label for p in predictions],
+                         "confidence": [round(p.confidence, 4) for p in predictions]})
 
 
-def build_app(classifier: ExportedClassifier, title: str = "tfbert classifier"):
-    """The Gradio Blocks app: one text with per-class bars, or a batch as a table and a CSV."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
+def _predict(classifier: ExportedClassifier, items: list) -> list[Prediction]:
+    if classifier.is_pair:
+        return classifier.predict([a for a, _ in items], [b for _, b in items])
+    return classifier.predict(items)
 
-    def classify_one(text: str | None):
+
+def _one_text_tab(gr, classifier: ExportedClassifier) -> None:
+    """One text (or pair): a box (two for pairs), a button, the per-class bars."""
+
+    def classify_one(text: str | None, second: str | None = None):
         try:
             text = check_text(text)
+            second = check_text(second) if classifier.is_pair else None
         except DemoInputError as err:
             return None, str(err)
-        prediction = classifier.predict([text])[0]
+        prediction = _predict(classifier, [(text, second)] if second is not None else [text])[0]
         status = (f"**{prediction.label}** with confidence {prediction.confidence:.1%}."
-                  + length_note(text, classifier))
+                  + length_note(text + " " + (second or ""), classifier))
         return prediction.probabilities, status
+
+    first_label = "First text" if classifier.is_pair else "Review"
+    text = gr.Textbox(label=first_label, lines=5, placeholder="Type or paste a text",
+                      elem_id="review")
+    inputs = [text]
+    if classifier.is_pair:
+        inputs.append(gr.Textbox(label="Second text", lines=5, elem_id="review-pair",
+                                 placeholder="Type or paste the text it goes with"))
+    button = gr.Button("Classify", variant="primary", elem_id="classify")
+    status = gr.Markdown(elem_id="status")
+    label = gr.Label(label="Prediction", num_top_classes=len(classifier.label_names),
+                     elem_id="prediction")
+    if not classifier.is_pair:
+        gr.Examples(EXAMPLES, inputs=text, label="Examples")
+    button.click(classify_one, inputs=inputs, outputs=[label, status])
+    text.submit(classify_one, inputs=inputs, outputs=[label, status])
+
+
+def _batch_tab(gr, classifier: ExportedClassifier) -> None:
+    """Many texts: pasted lines or an uploaded file; a table and a CSV to download."""
 
     def classify_many(lines: str | None, upload: str | None, progress=gr.Progress()):
         try:
-            texts = read_batch(lines, upload)
+            items = read_batch(lines, upload, classifier.is_pair)
         except DemoInputError as err:
             return None, None, str(err)
         predictions = []
-        for start in progress.tqdm(range(0, len(texts), CHUNK), desc="Classifying"):
-            predictions += classifier.predict(texts[start:start + CHUNK])
-        table = batch_table(texts, predictions)
+        for start in progress.tqdm(range(0, len(items), CHUNK), desc="Classifying"):
+            predictions += _predict(classifier, items[start:start + CHUNK])
+        table = batch_table(items, predictions)
         out = Path(tempfile.mkdtemp(prefix="tfbert-demo-")) / "predictions.csv"
         table.to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
         counts = table["label"].value_counts()
         summary = ", ".join(f"{counts.get(name, 0)} {name}" for name in classifier.label_names)
-        return table, str(out), f"Classified {len(texts):,} texts: {summary}."
+        return table, str(out), f"Classified {len(items):,} texts: {summary}."
+
+    per_line = "One pair per line, a tab between its two texts" if classifier.is_pair \
+        else "One text per line"
+    lines = gr.Textbox(label=per_line, lines=8, elem_id="batch-lines")
+    upload = gr.File(label="...or a .txt / .csv file", file_types=[".txt", ".csv"],
+                     type="filepath", elem_id="batch-file")
+    batch_button = gr.Button("Classify all", variant="primary", elem_id="classify-all")
+    batch_status = gr.Markdown(elem_id="batch-status")
+    table = gr.Dataframe(label="Predictions", elem_id="batch-table", wrap=True)
+    download = gr.File(label="Download as CSV", elem_id="batch-download")
+    batch_button.click(classify_many, inputs=[lines, upload],
+                       outputs=[table, download, batch_status])
+
+
+def build_app(classifier: ExportedClassifier, title: str = "tfbert classifier"):
+    """The Gradio Blocks app: one text (or pair) with per-class bars, or a batch as a table and
+    a CSV."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
 
     with gr.Blocks(title=title) as app:
         gr.Markdown(f"# {title}\nLabels: {', '.join(classifier.label_names)}."
+                    + (" The model reads pairs of texts." if classifier.is_pair else "")
                     + (f" Texts are read up to {classifier.max_length} tokens."
                        if classifier.max_length else ""))
-        with gr.Tab("One text"):
-            text = gr.Textbox(label="Review", lines=5, placeholder="Type or paste a review",
-                              elem_id="review")
-            button = gr.Button("Classify", variant="primary", elem_id="classify")
-            status = gr.Markdown(elem_id="status")
-            label = gr.Label(label="Prediction", num_top_classes=len(classifier.label_names),
-                             elem_id="prediction")
-            gr.Examples(EXAMPLES, inputs=text, label="Examples")
-            button.click(classify_one, inputs=text, outputs=[label, status])
-            text.submit(classify_one, inputs=text, outputs=[label, status])
-        with gr.Tab("Many texts"):
-            lines = gr.Textbox(label="One text per line", lines=8, elem_id="batch-lines")
-            upload = gr.File(label="...or a .txt / .csv file", file_types=[".txt", ".csv"],
-                             type="filepath", elem_id="batch-file")
-            batch_button = gr.Button("Classify all", variant="primary", elem_id="classify-all")
-            batch_status = gr.Markdown(elem_id="batch-status")
-            table = gr.Dataframe(label="Predictions", elem_id="batch-table", wrap=True)
-            download = gr.File(label="Download as CSV", elem_id="batch-download")
-            batch_button.click(classify_many, inputs=[lines, upload],
-                               outputs=[table, download, batch_status])
+        with gr.Tab("One pair" if classifier.is_pair else "One text"):
+            _one_text_tab(gr, classifier)
+        with gr.Tab("Many pairs" if classifier.is_pair else "Many texts"):
+            _batch_tab(gr, classifier)
     return app

@@ -59,7 +59,8 @@ def _write_warmup(version_dir: Path, module: ServingModule, model_name: str) -> 
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=TEXT_SIGNATURE))
             if module.text_tokenizer is not None:
-                request.inputs["text"].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
+                for name in ("text", "text_pair") if module.is_pair else ("text",):
+                    request.inputs[name].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
             else:
                 request.model_spec.signature_name = TOKEN_IDS_SIGNATURE
                 ids = tf.ones([len(texts), 8], tf.int32)
@@ -114,7 +115,7 @@ def build_run_module(folder: RunFolder, cfg: RunConfig, compute_dtype: str = "fl
             use_float32_gelu(model)
         return build_serving_module(model, load_tokenizer(str(folder.path)), data.max_length,
                                     folder.temperature() if temperature is None else temperature,
-                                    data.truncation, data.head_tokens)
+                                    data.truncation, data.head_tokens, data.is_pair)
 
 
 def export_run(run_dir: str | Path, version: int | None = None, model_name: str = DEFAULT_EXPORT_NAME,

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfbert.config import PredictConfig
 from tfbert.errors import ExportError
-from tfbert.prediction import Prediction, to_predictions
+from tfbert.prediction import Prediction, check_pairs, to_predictions
 
 TEXT_SIGNATURE = "serving_default"
 
@@ -18,8 +18,9 @@ TEXT_SIGNATURE = "serving_default"
 class ExportedClassifier:
     """The raw-text `serving_default` signature of an export, with its class names.
 
-    Texts go in chunks of `batch_size` (the signature's batch), each chunk sorted by length so
-    that its padding stays small. Probabilities are the export's (calibrated if training was).
+    Texts (or pairs: `is_pair`) go in chunks of `batch_size` (the signature's batch), each chunk
+    sorted by length so that its padding stays small. Probabilities are the export's
+    (calibrated if training was).
     """
 
     def __init__(self, export_dir: str | Path, batch_size: int = PredictConfig.batch_size):
@@ -30,9 +31,10 @@ class ExportedClassifier:
         loaded = tf.saved_model.load(str(path))
         signature = loaded.signatures[TEXT_SIGNATURE]
         _, inputs = signature.structured_input_signature
-        if set(inputs) != {"text"}:
+        if set(inputs) not in ({"text"}, {"text", "text_pair"}):
             raise ExportError(f"{path}: {TEXT_SIGNATURE} takes {sorted(inputs)}, not raw text; "
                               "this needs an export with the raw-text signature")
+        self.is_pair = "text_pair" in inputs
         self._loaded, self._signature = loaded, signature  # keep the object alive
         self.batch_size = batch_size
         width = int(signature.structured_outputs["probabilities"].shape[-1])
@@ -42,24 +44,30 @@ class ExportedClassifier:
         length = getattr(loaded, "max_length", None)
         self.max_length = int(length.numpy()) if length is not None else None
 
-    def predict_proba(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
-                      ) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Class probabilities, shape `[len(texts), num_labels]`, in input order.
 
-        `on_batch(n)` is called after each signature call with its number of texts (progress).
+        A pair export reads `texts[i]` with `text_pairs[i]`. `on_batch(n)` is called after each
+        signature call with its number of texts (progress).
         """
-        if isinstance(texts, str):
-            raise TypeError("pass a list of texts, not one string")
+        check_pairs(texts, text_pairs, self.is_pair)
         result = np.zeros((len(texts), len(self.label_names)), np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        lengths = [len(t) + (len(text_pairs[i]) if text_pairs is not None else 0)
+                   for i, t in enumerate(texts)]
+        order = np.argsort(lengths, kind="stable")
         for start in range(0, len(texts), self.batch_size):
             rows = order[start:start + self.batch_size]
-            chunk = tf.constant([texts[i] for i in rows], tf.string)
-            result[rows] = self._signature(text=chunk)["probabilities"].numpy()
+            inputs = {"text": tf.constant([texts[i] for i in rows], tf.string)}
+            if text_pairs is not None:
+                inputs["text_pair"] = tf.constant([text_pairs[i] for i in rows], tf.string)
+            result[rows] = self._signature(**inputs)["probabilities"].numpy()
             if on_batch is not None:
                 on_batch(len(rows))
         return result
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Label and per-class probabilities for each text, in input order."""
-        return to_predictions(texts, self.predict_proba(texts), self.label_names)
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None
+                ) -> list[Prediction]:
+        """Label and per-class probabilities for each text (or pair), in input order."""
+        return to_predictions(texts, self.predict_proba(texts, text_pairs), self.label_names,
+                              text_pairs)

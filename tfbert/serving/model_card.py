@@ -35,6 +35,11 @@ num_batch_threads {{ value: {threads} }}
 def _cut_rule(module: ServingModule) -> str:
     if module.text_tokenizer is None:
         return "clients must truncate token ids as in training"
+    if module.is_pair:
+        return {"longest_first": "a longer pair loses tokens from the end of its longer text",
+                "only_first": "a longer pair loses tokens from the end of its first text",
+                "only_second": "a longer pair loses tokens from the end of its second text"}[
+            module.text_tokenizer.pair_truncation]
     head, budget = module.text_tokenizer.head_tokens, module.text_tokenizer.budget
     if head >= budget:
         return "longer texts keep their first tokens"
@@ -55,7 +60,8 @@ def model_card(run_dir: Path, cfg: RunConfig | None, metrics: dict, name: str, v
         f"- base model: `{cfg.model.name_or_path if cfg else 'unknown'}`",
         f"- data: `{' '.join(cfg.data.sources) if cfg else 'unknown'}`",
         f"- labels (id order): {', '.join(labels)}",
-        f"- max length: {max_length} tokens; {_cut_rule(module)}",
+        f"- max length: {max_length} tokens{' per pair' if module.is_pair else ''}; "
+        f"{_cut_rule(module)}",
         f"- computes in {COMPUTE_NOTES[compute_dtype]}; outputs are float32",
         f"- probability temperature: {temperature:.4g}"
         + (" (fitted on the validation split: served probabilities are calibrated)"
@@ -65,18 +71,21 @@ def model_card(run_dir: Path, cfg: RunConfig | None, metrics: dict, name: str, v
     if test:
         lines.append(f"- test set: {test['n_examples']} examples, accuracy {test['accuracy']:.4f}, "
                      f"macro-F1 {test['f1']:.4f}")
-    text_note = (f"`serving_default` takes raw strings (input `text`), tokenized in the graph "
+    inputs = "inputs `text` and `text_pair`, one pair per row" if module.is_pair else "input `text`"
+    text_note = (f"`serving_default` takes raw strings ({inputs}), tokenized in the graph "
                  f"({module.text_tokenizer.family})"
                  if module.text_tokenizer is not None else
                  "no raw-text signature (no in-graph copy of this tokenizer); `serving_default` "
                  "takes token ids")
+    body = ('{"instances": [{"text": "a question", "text_pair": "an answer"}]}' if module.is_pair
+            else '{"instances": ["great movie"]}')
     lines += [
         "", "## Calling it", "",
         f"- {text_note}; `token_ids` takes `{'`, `'.join(module.input_names)}` (int32).",
         "- outputs: `probabilities`, `logits`, `label_id`, `label`.",
         "", "```bash",
         f"docker run -p 8501:8501 -v $PWD:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
-        f"curl -d '{{\"instances\": [\"great movie\"]}}' localhost:8501/v1/models/{name}:predict",
+        f"curl -d '{body}' localhost:8501/v1/models/{name}:predict",
         "```", "",
         f"Version folders: `{version}/` (TF Serving loads the highest).", "",
     ]

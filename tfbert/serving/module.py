@@ -19,9 +19,11 @@ class ServingModule(tf.Module):
 
     Signatures (keyword inputs, for TF Serving and `signatures[...]`):
         serving_default(text)                           raw strings -> outputs
+        serving_default(text, text_pair)                a pair model: two raw strings per row
         token_ids(input_ids, attention_mask, ...)       pre-tokenized int32 ids -> outputs
     Plain functions (one positional input, for Keras 3 `TFSMLayer(call_endpoint=...)`):
-        classify_text(text), classify_token_ids({"input_ids": ..., ...})
+        classify_text(text) or, for pairs, classify_text({"text": ..., "text_pair": ...}),
+        classify_token_ids({"input_ids": ..., ...})
     Outputs: probabilities (float32 [batch, labels]), logits, label_id (int32), label (string).
     Attributes that survive `tf.saved_model.load`, for clients that show them: `label_names`
     (string [labels]) and `max_length` (int32, tokens read per text; 0 without a text path).
@@ -42,9 +44,18 @@ class ServingModule(tf.Module):
         id_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in input_names}
         self.classify_token_ids = tf.function(self._classify_ids, input_signature=[id_spec])
         self.serve_token_ids = tf.function(self._serve_ids, input_signature=list(id_spec.values()))
+        self.is_pair = bool(text_tokenizer is not None and text_tokenizer.is_pair)
         if text_tokenizer is not None:
             text_spec = tf.TensorSpec([None], tf.string, name="text")
-            self.classify_text = tf.function(self._classify_text, input_signature=[text_spec])
+            if self.is_pair:
+                pair_spec = tf.TensorSpec([None], tf.string, name="text_pair")
+                self.classify_text = tf.function(
+                    self._classify_pair, input_signature=[{"text": text_spec, "text_pair": pair_spec}])
+                self.serve_text = tf.function(self._serve_pair,
+                                              input_signature=[text_spec, pair_spec])
+            else:
+                self.classify_text = tf.function(self._classify_text, input_signature=[text_spec])
+                self.serve_text = self.classify_text
 
     def _outputs(self, features: dict) -> dict:
         logits = tf.cast(self.model(features, training=False).logits, tf.float32)
@@ -63,10 +74,17 @@ class ServingModule(tf.Module):
         encoded = self.text_tokenizer(text)
         return self._outputs({name: encoded[name] for name in self.input_names})
 
+    def _serve_pair(self, text: tf.Tensor, text_pair: tf.Tensor) -> dict:
+        encoded = self.text_tokenizer(text, text_pair)
+        return self._outputs({name: encoded[name] for name in self.input_names})
+
+    def _classify_pair(self, texts: dict) -> dict:
+        return self._serve_pair(texts["text"], texts["text_pair"])
+
     def signatures(self) -> dict:
         found = {TOKEN_IDS_SIGNATURE: self.serve_token_ids.get_concrete_function()}
         if self.text_tokenizer is not None:
-            found[TEXT_SIGNATURE] = self.classify_text.get_concrete_function()
+            found[TEXT_SIGNATURE] = self.serve_text.get_concrete_function()
         else:  # no raw-text entry point: the token-id signature becomes the default
             found[TEXT_SIGNATURE] = found[TOKEN_IDS_SIGNATURE]
         return found
@@ -74,14 +92,15 @@ class ServingModule(tf.Module):
 
 def build_serving_module(
     model, tokenizer, max_length: int, temperature: float = 1.0,
-    truncation: str = "head", head_tokens: int | None = None,
+    truncation: str = "head", head_tokens: int | None = None, pair: bool = False,
 ) -> ServingModule:
     """Wraps a Keras classifier and its HF fast tokenizer, with a raw-text path where it can.
 
-    `truncation` and `head_tokens` must be the training ones, so served texts are cut alike.
+    `truncation` and `head_tokens` must be the training ones, so served texts are cut alike;
+    `pair`: the model reads two texts, and the raw-text signature takes `text` and `text_pair`.
     """
     try:
-        text_tokenizer = in_graph_tokenizer(tokenizer, max_length, truncation, head_tokens)
+        text_tokenizer = in_graph_tokenizer(tokenizer, max_length, truncation, head_tokens, pair)
     except UnsupportedTokenizerError as err:
         log.warning("raw-text signature not exported: %s; only the token-id signature is", err)
         text_tokenizer = None
