@@ -83,7 +83,9 @@ def test_short_real_runs_agree_across_precisions(shared_model_dir, shared_imdb_d
             data=DataConfig(sources=(str(shared_imdb_dir),), train_size=192, val_size=48,
                             test_size=200, max_length=48),
             model=ModelConfig(name_or_path=str(shared_model_dir), precision=policy),
-            train=TrainConfig(epochs=1, batch_size=16, early_stopping_patience=None),
+            # one bucket as wide as the texts: one training and one evaluation graph per run
+            train=TrainConfig(epochs=1, batch_size=16, early_stopping_patience=None,
+                              pad_multiple=48),
             output=OutputConfig(output_dir=str(tmp_path), run_name=policy, export=False),
         )
         results[policy] = train.run(cfg)
