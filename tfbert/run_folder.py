@@ -156,4 +156,7 @@ def open_run_folder(path: str | Path) -> RunFolder:
             f"{folder.path} holds no saved model (config.json missing); "
             "point at the folder that scripts/train.py created"
         )
+    if not (folder.path / "tf_model.h5").exists():
+        raise RunFolderError(f"{folder.path} holds no trained weights (tf_model.h5 missing): its "
+                             "training has not finished; run the same train.py command to resume")
     return folder

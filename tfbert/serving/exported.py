@@ -28,8 +28,10 @@ class ExportedClassifier:
         if not (path / "saved_model.pb").is_file():
             raise ExportError(f"{path} holds no saved_model.pb; pass a version folder such "
                               "as saved_models/<run>/export/classifier/1")
-        loaded = tf.saved_model.load(str(path))
-        signature = loaded.signatures[TEXT_SIGNATURE]
+        loaded = _load(path)
+        signature = loaded.signatures.get(TEXT_SIGNATURE)
+        if signature is None:
+            raise no_signature_error(path, loaded.signatures)
         _, inputs = signature.structured_input_signature
         if set(inputs) not in ({"text"}, {"text", "text_pair"}):
             raise ExportError(f"{path}: {TEXT_SIGNATURE} takes {sorted(inputs)}, not raw text; "
@@ -71,3 +73,25 @@ class ExportedClassifier:
         """Label and per-class probabilities for each text (or pair), in input order."""
         return to_predictions(texts, self.predict_proba(texts, text_pairs), self.label_names,
                               text_pairs)
+
+
+def no_signature_error(path, signatures) -> ExportError:
+    return ExportError(f"{path} has no {TEXT_SIGNATURE!r} signature (it has "
+                       f"{sorted(signatures) or 'none'}); export the run with scripts/export.py")
+
+
+def no_variables_error(path) -> ExportError:
+    return ExportError(f"{path} has no variables/ folder: the export is incomplete; export the "
+                       "run again (scripts/export.py --run ...)")
+
+
+def _load(path: Path):
+    """The SavedModel at `path`; an incomplete or damaged one is an `ExportError`, not a trace."""
+    if not (path / "variables").is_dir():
+        raise no_variables_error(path)
+    try:
+        return tf.saved_model.load(str(path))
+    except Exception as err:  # noqa: BLE001 (protobuf, checkpoint and op errors alike)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"{path} cannot be loaded as a SavedModel ({first[:200]}); export the "
+                          "run again (scripts/export.py --run ...)") from err
