@@ -45,7 +45,8 @@ def inputs(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     pd.DataFrame({"text": texts[160:200]}).to_csv(folder / "c.tsv", sep="\t", index=False)
     rows = [{"text": t} for t in texts[200:250]]
     rows[0], rows[1] = {"text": None}, {"other": "no text field"}
-    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    malformed = '{"text": "cut short\n'  # skipped and counted, as predict.py does
+    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + malformed)
     (folder / "e.json").write_text(json.dumps([{"text": t} for t in texts[250:275]]))
     (folder / "f.txt").write_text("\n".join(texts[275:287]) + "\n\n" + "\n".join(texts[287:]) + "\n")
     expected = {f"a.parquet:{i}": t for i, t in enumerate(texts[:100])}
@@ -96,9 +97,11 @@ def test_two_workers_give_the_export_labels_without_transformers(trained_run, ex
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "labelled 296 texts" in done.stderr
-    assert "missing text 3, empty text 2, missing id 0, unreadable files 0" in done.stderr
-    foreign = [line for line in done.stderr.splitlines() if not re.match(r"\d\d:\d\d:\d\d \w+ ", line)]
+    assert "missing text 3, empty text 2, missing id 0, malformed lines 1, unreadable files 0" in done.stderr
+    ours = r"\d\d:\d\d:\d\d \w+ |WARNING:tfbert\.labelling\.beam:"  # a worker's note on the data
+    foreign = [line for line in done.stderr.splitlines() if not re.match(ours, line)]
     assert foreign == [], foreign[:10]  # the workers' start-up lines are filtered out too
+    assert "d.jsonl: skipped 1 malformed JSON lines (first: line 51)" in done.stderr
     assert len(list((tmp_path / "marks").iterdir())) >= 3  # the launcher and two workers
 
     out = _read_output(prefix, "parquet")

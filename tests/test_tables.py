@@ -85,16 +85,27 @@ def test_invalid_utf8_is_counted_or_refused(tmp_path):
         read_table(path, strict=True)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "the file is empty"),
-    (b'{"text": "a"}\n{"text": "b"\n{"text": "c"}\n', "line 2 is not valid JSON"),
-    (b'{"text": "a"}\n["not", "an", "object"]\n', "line 2 holds a JSON list, not an object"),
-])
-def test_json_lines_faults_name_the_line(tmp_path, content, message):
+def test_an_empty_json_lines_file_is_refused(tmp_path):
     path = tmp_path / "in.jsonl"
-    path.write_bytes(content)
-    with pytest.raises(DataError, match=message):
+    path.write_bytes(b"\n\n")
+    with pytest.raises(DataError, match="the file is empty"):
         read_table(path)
+
+
+@pytest.mark.parametrize("bad, why", [
+    (b'{"text": "b"', "line 2 is not valid JSON"),
+    (b'["not", "an", "object"]', "line 2 holds a JSON list, not an object"),
+    (b'{"text": ["a", "b"]}', "line 2 holds a JSON list in 'text', not a text"),
+    (b'\xff{"text": 1', "line 2 is not valid JSON"),
+])
+def test_a_malformed_json_line_is_skipped_and_counted_or_fatal_with_strict(tmp_path, bad, why):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"text": "a"}\n' + bad + b'\n\n{"text": "c"}\n' + bad + b"\n")
+    counter = Utf8Counter()
+    assert read_table(path, utf8=counter, text_columns=["text"])["text"].tolist() == ["a", "c"]
+    assert counter.bad_lines == [2, 5]  # file line numbers, blank lines counted
+    with pytest.raises(DataError, match=f"{why}.*drop --strict"):
+        read_table(path, strict=True, text_columns=["text"])
 
 
 def test_a_json_array_fault_names_its_line(tmp_path):

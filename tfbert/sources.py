@@ -31,6 +31,9 @@ def _read_file(path: Path, strict: bool, text_columns: tuple[str, ...]) -> pd.Da
     frame = read_table(path, strict, text_columns, utf8)
     if utf8.count:
         log.warning("%s: replaced %d invalid UTF-8 byte sequences with U+FFFD", path, utf8.count)
+    if utf8.bad_lines:
+        log.warning("%s: skipped %d malformed JSON lines (file lines %s); --strict makes them "
+                    "an error", path, len(utf8.bad_lines), str(utf8.bad_lines[:5])[1:-1])
     return frame
 
 

@@ -32,10 +32,11 @@ csv.field_size_limit(2**31 - 1)  # a 10 MB review is one field; the default stop
 
 
 class Utf8Counter:
-    """A codecs error handler: each invalid UTF-8 sequence becomes U+FFFD and is counted."""
+    """A codecs error handler counting invalid UTF-8 (made U+FFFD); also notes `bad_lines`."""
 
     def __init__(self) -> None:
         self.count, self.first = 0, None
+        self.bad_lines: list[int] = []
         self.name = f"tfbert.utf8.{id(self)}"
         codecs.register_error(self.name, self)
 
@@ -93,7 +94,8 @@ def iter_table(path: str | Path, columns: Sequence[str] | None = None, chunk_row
             before = utf8.count
             text = io.TextIOWrapper(handle, encoding="utf-8", errors=utf8.name,
                                     newline=None if suffix == ".txt" else "")
-            chunks = _text_chunks(path, text, suffix, columns, size, text_columns)
+            chunks = _text_chunks(path, text, suffix, columns, size, text_columns,
+                                  None if strict else utf8.bad_lines)
             for frame in _from_row(chunks, start):
                 utf8.check(path, strict, before)
                 _check_columns(path, columns, frame, column_hint)
@@ -179,14 +181,16 @@ def _parquet_text(table: pa.Table, text_columns: Sequence[str]) -> pa.Table:
 
 
 def _text_chunks(path, text: io.TextIOWrapper, suffix: str, columns, size,
-                 text_columns: Sequence[str]) -> Iterator[pd.DataFrame]:
+                 text_columns: Sequence[str], bad_lines: list[int] | None
+                 ) -> Iterator[pd.DataFrame]:
     if suffix == ".txt":  # one text per line: the text column is the only one
         name = columns[0] if columns else "text"
         lines = (line.rstrip("\n") for line in text)
         return (pd.DataFrame({name: rows}, dtype=object) for rows in _batched(lines, size, True))
     if suffix in (".csv", ".tsv"):
         return _csv_chunks(path, text, "\t" if suffix == ".tsv" else ",", size)
-    values = _json_lines(path, text) if suffix == ".jsonl" else _json_values(path, text)
+    values = (_json_lines(path, text, bad_lines, text_columns) if suffix == ".jsonl"
+              else _json_values(path, text))
     records = (_record(path, value, line, text_columns) for value, line in values)
     return (pd.DataFrame.from_records(rows) for rows in _batched(records, size, False))
 
@@ -239,28 +243,52 @@ def _csv_frame(path, header: list[str], rows: list[list], ragged: list, sep: str
     return pd.DataFrame(rows, columns=header, dtype=object)
 
 
+def _fault(value, text_columns: Sequence[str]) -> str:
+    """What makes a JSON value unusable as a row ("" when it is a row)."""
+    if not isinstance(value, dict):
+        return f"holds a JSON {type(value).__name__}, not an object with named fields"
+    for column in text_columns:
+        if isinstance(value.get(column), (list, dict)):
+            return f"holds a JSON {type(value[column]).__name__} in {column!r}, not a text"
+    return ""
+
+
 def _record(path, value, line: int, text_columns: Sequence[str]) -> dict:
     """One row; numbers and booleans in text columns become their JSON text (a review "5")."""
-    if not isinstance(value, dict):
-        raise DataError(f"{path}: line {line} holds a JSON {type(value).__name__}, not an object "
-                        "with named fields; write one object per row, e.g. {\"text\": \"...\"}")
+    if why := _fault(value, text_columns):
+        raise DataError(f"{path}: line {line} {why}; write one object per row, e.g. "
+                        "[{\"text\": \"...\", \"label\": \"...\"}, ...]")
     for column in text_columns:
         if isinstance(value.get(column), (int, float, bool)):
             value[column] = json.dumps(value[column])
     return value
 
 
-def _json_lines(path, text: io.TextIOWrapper) -> Iterator[tuple[object, int]]:
-    """(value, line number) of each non-blank line; a line that is not JSON is named."""
+def _json_lines(path, text: io.TextIOWrapper, bad_lines: list[int] | None,
+                text_columns: Sequence[str]) -> Iterator[tuple[object, int]]:
+    """(value, line number) of each non-blank line.
+
+    A line that is not a JSON object is a row-level fault: its number goes to `bad_lines` and
+    the line is skipped (one bad line in millions must not end a job), or, when `bad_lines` is
+    None (`strict`), it stops the read naming the line.
+    """
     seen = False
     for number, line in enumerate(text, start=1):
         if line.strip():
             seen = True
             try:
-                yield json.loads(line), number
+                value = json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataError(f"{path}: line {number} is not valid JSON ({err.msg}); fix or "
-                                "remove that line") from err
+                value, why = None, f"is not valid JSON ({err.msg})"
+            else:
+                why = _fault(value, text_columns)
+            if not why:
+                yield value, number
+            elif bad_lines is None:
+                raise DataError(f"{path}: line {number} {why}; fix or remove that line, or drop "
+                                "--strict to skip such lines")
+            else:
+                bad_lines.append(number)
     if not seen:
         raise DataError(f"{path}: the file is empty")
 

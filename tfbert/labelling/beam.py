@@ -32,12 +32,13 @@ from tfbert.config import TEXT_TYPES
 from tfbert.errors import DataError, ExportError
 from tfbert.labelling.columns import check_text_columns, output_columns
 from tfbert.labelling.config import BeamPredictConfig
-from tfbert.tables import read_table
+from tfbert.serving.exported import TEXT_SIGNATURE, no_signature_error, no_variables_error
+from tfbert.tables import Utf8Counter, read_table
 
 log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "tfbert"
-SKIPPED = ("missing_text", "empty_text", "missing_id", "unreadable_files")
+SKIPPED = ("missing_text", "empty_text", "missing_id", "malformed_lines", "unreadable_files")
 COUNTERS = {name: Metrics.counter(METRICS_NAMESPACE, name) for name in (*SKIPPED, "labelled")}
 
 
@@ -61,11 +62,18 @@ def read_export(export_dir: str) -> tuple[tuple[str, ...], bool]:
     try:
         with tf.io.gfile.GFile(f"{root}/saved_model.pb", "rb") as handle:
             signatures = saved_model_pb2.SavedModel.FromString(handle.read()).meta_graphs[0].signature_def
+    except Exception as err:  # damaged: one line for the user
+        raise ExportError(f"{export_dir}: cannot read the export ({err})") from err
+    if TEXT_SIGNATURE not in signatures:
+        raise no_signature_error(export_dir, signatures)
+    if not tf.io.gfile.isdir(f"{root}/variables"):
+        raise no_variables_error(export_dir)
+    try:
         variables = tf.train.load_checkpoint(f"{root}/variables/variables")
         names = tuple(n.decode() for n in variables.get_tensor("label_names/.ATTRIBUTES/VARIABLE_VALUE"))
-    except Exception as err:  # damaged, or not a tfbert export: one line for the user either way
+    except Exception as err:  # damaged, or not a tfbert export
         raise ExportError(f"{export_dir}: cannot read the export ({err})") from err
-    inputs = set(signatures["serving_default"].inputs) if "serving_default" in signatures else set()
+    inputs = set(signatures[TEXT_SIGNATURE].inputs)
     if inputs not in ({"text"}, {"text", "text_pair"}):
         raise ExportError(f"{export_dir}: serving_default does not take raw text; export a model "
                           "whose tokenizer has an in-graph copy (see the README's serving section)")
@@ -113,12 +121,18 @@ class ReadTexts(beam.DoFn):
         self.keep_columns = tuple(keep_columns)
 
     def process(self, path: str) -> Iterator[tuple[tuple, tuple[str, ...]]]:
+        faults = Utf8Counter()
         try:
-            frame = read_table(path, text_columns=self.text_columns, opener=FileSystems.open)
+            frame = read_table(path, text_columns=self.text_columns, utf8=faults,
+                               opener=FileSystems.open)
         except Exception as err:  # a damaged file must not stop the others
             log.warning("%s: skipped, cannot be read (%s)", path, err)
             COUNTERS["unreadable_files"].inc()
             return
+        if faults.bad_lines:  # JSON lines holding no object: skipped, as predict.py does
+            log.warning("%s: skipped %d malformed JSON lines (first: line %d)", path,
+                        len(faults.bad_lines), faults.bad_lines[0])
+            COUNTERS["malformed_lines"].inc(len(faults.bad_lines))
         for column in (*self.text_columns, self.id_column, *self.keep_columns):
             if column is not None and column not in frame.columns:
                 log.warning("%s: no column %r; columns are %s", path, column, list(frame.columns))
@@ -261,6 +275,9 @@ def run(cfg: BeamPredictConfig) -> dict[str, int]:
         if counter.key.metric.name in counts:
             counts[counter.key.metric.name] += counter.result
     if counts["labelled"] == 0 and any(counts[name] for name in SKIPPED):
+        # the sinks wrote their (empty) shards anyway: none is left under the output's name
+        written = FileSystems.match([f"{cfg.output}-*-of-*.{cfg.output_format}"])[0].metadata_list
+        FileSystems.delete([found.path for found in written])
         raise DataError(f"no row had a usable text ({describe_skipped(counts)}); "
                          f"check --text-column ({cfg.text_column!r})")
     return counts
