@@ -14,6 +14,7 @@ class ExitCode(enum.IntEnum):
     MODEL = 4  # the model or tokenizer cannot be loaded, or they do not match
     RUN_FOLDER = 5  # run or output complete or different, not a run folder, export missing or taken
     DIVERGED = 6  # training diverged: NaN or infinite loss
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM: stopped cleanly, the same command continues the work
 
 
 class TfbertError(Exception):

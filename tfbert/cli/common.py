@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from tfbert.cli.console import VERBOSE_ENV, is_verbose, setup_logging, start_tensorflow
-from tfbert.errors import TfbertError
+from tfbert.errors import ExitCode, TfbertError
 
 
 def parse_size(text: str) -> float | int:
@@ -72,10 +74,27 @@ def start(verbose_flag: bool) -> None:
     start_tensorflow(verbose)
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def guarded(body: Callable[[], int]) -> int:
-    """Runs a command, turning a user-fixable error into one line on stderr and its exit code."""
+    """Runs a command, turning a user-fixable error into one line on stderr and its exit code.
+
+    While it runs, SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so locks are
+    released and half-written files removed; by default it would end the process on the spot.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if in_main else None
     try:
         return body()
     except TfbertError as err:
         print(f"{err.kind}: {err}", file=sys.stderr)
         return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: stopped cleanly; run the same command again to continue",
+              file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)

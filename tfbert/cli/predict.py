@@ -79,12 +79,15 @@ def _read_pairs(lines: list[str], source: str) -> tuple[list[str], list[str]]:
         except json.JSONDecodeError as err:
             raise DataError(f"{source}: line {number} is not JSON ({err.msg}); a pair model reads "
                             'lines like {"text": "...", "text_pair": "..."}') from err
-        if not isinstance(record, dict) or not all(isinstance(record.get(k), str)
+        if not isinstance(record, dict) or not all(isinstance(record.get(k), (str, int, float))
                                                    for k in ("text", "text_pair")):
             raise DataError(f"{source}: line {number} needs the strings \"text\" and "
                             "\"text_pair\"")
-        texts.append(record["text"])
-        pairs.append(record["text_pair"])
+        # a number is read as its text, as the file reader does (a review "5" is a review)
+        text, pair = (v if isinstance(v, str) else json.dumps(v)
+                      for v in (record["text"], record["text_pair"]))
+        texts.append(text)
+        pairs.append(pair)
     return texts, pairs
 
 
@@ -108,8 +111,9 @@ def _model_key(args: argparse.Namespace) -> str:
 
 def _label_file(args: argparse.Namespace, cfg: LabelFileConfig) -> int:
     start(args.verbose)
-    from tfbert.labelling.file_job import predict_file
+    from tfbert.labelling.file_job import check_job, predict_file
 
+    check_job(cfg)  # a bad input or output is refused before the model loads
     summary = predict_file(load_classifier(args), cfg, _model_key(args))
     if summary.already_complete:
         log.info("%s is already complete (--overwrite labels the file again)", cfg.output)
@@ -137,6 +141,9 @@ def _label_texts(args: argparse.Namespace) -> int:
     start(args.verbose)
     classifier = load_classifier(args)
     texts, pairs = _inputs(args, classifier.is_pair)
+    if not texts:
+        raise DataError(f"{'stdin' if args.file == '-' else args.file}: no texts to label "
+                        "(every line is empty)")
     for prediction in classifier.predict(texts, pairs):
         if args.json:
             print(json.dumps(prediction.to_dict(), ensure_ascii=False))

@@ -1,45 +1,35 @@
 """Labelling a large file: read in chunks, resumable after any crash, written atomically.
 
-Each labelled chunk is committed as one folder `<start>-<end>/` (its predictions and counts)
-under `.<output name>.parts/`, by a rename, so a kill -9 loses at most the chunk in flight.
-Running the same command again continues after the last committed row. The parts are joined
-into the output under a temporary name that is renamed into place: a partial file never
-appears under the final name.
+Chunks are committed one by one into the job's folder (`job_folder`); running the same command
+again continues after the last committed row.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
-import fcntl
+import errno
 import functools
 import json
 import logging
-import os
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tfbert.errors import DataError, RunFolderError
-from tfbert.files import write_json_atomic
 from tfbert.labelling.columns import ROW_COLUMN, check_text_columns, output_columns
-from tfbert.labelling.config import LabelFileConfig
+from tfbert.labelling.config import LABEL_OUTPUT_TYPES, LabelFileConfig
+from tfbert.labelling.job_folder import commit_part, committed_parts, exclusive, join_parts, open_job
 from tfbert.tables import Utf8Counter, count_rows, iter_table
 
 log = logging.getLogger(__name__)
 
 SKIP_REASONS = ("missing text", "empty text")
-JOB_FILE = "job.json"
 COLUMN_HINT = "choose them with --text-column / --id-column / --keep-columns"
 
 
@@ -53,6 +43,8 @@ class LabelSummary:
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
     skipped_ids: list = field(default_factory=list)  # the first few, to look them up
     invalid_utf8: int = 0  # byte sequences replaced with U+FFFD (the rows are labelled)
+    bad_lines: list[int] = field(default_factory=list)  # JSON lines skipped: the first few
+    bad_line_count: int = 0
     seconds: float = 0.0
     already_complete: bool = False  # an earlier run finished the output
 
@@ -63,119 +55,22 @@ class LabelSummary:
             self.skipped[reason] += count
         self.skipped_ids = (self.skipped_ids + part["skipped_ids"])[:10]
         self.invalid_utf8 += part["invalid_utf8"]
+        self.add_bad_lines(part.get("bad_lines", []), part.get("bad_line_count", 0))
+
+    def add_bad_lines(self, first: list[int], count: int) -> None:
+        self.bad_lines = (self.bad_lines + first)[:10]
+        self.bad_line_count += count
 
     def describe(self) -> str:
         why = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items() if n) or "none"
         ids = f" (ids {', '.join(map(str, self.skipped_ids))})" if self.skipped_ids else ""
         utf8 = (f"; {self.invalid_utf8} invalid UTF-8 byte sequences replaced with U+FFFD"
                 if self.invalid_utf8 else "")
+        bad = (f"; {self.bad_line_count:,} malformed JSON lines skipped (file lines "
+               f"{', '.join(map(str, self.bad_lines))}{' ...' if self.bad_line_count > 10 else ''})"
+               if self.bad_line_count else "")
         return (f"{self.rows_read:,} rows read, {self.labelled:,} labelled, "
-                f"{sum(self.skipped.values()):,} skipped: {why}{ids}{utf8} -> {self.output}")
-
-
-# ---------------------------------------------------------------------------- the job folder
-
-
-def _parts_dir(output: Path) -> Path:
-    return output.parent / f".{output.name}.parts"
-
-
-def _committed(parts: Path) -> list[Path]:
-    """Committed chunk folders in row order; each starts where the previous one ended."""
-    found = sorted(p for p in parts.iterdir() if p.is_dir() and not p.name.startswith("."))
-    end = 0
-    for part in found:
-        start, stop = map(int, part.name.split("-"))
-        if start != end:
-            raise RunFolderError(f"{parts}: chunk {part.name} does not follow row {end}; "
-                                 "remove the folder to label the file from the start")
-        end = stop
-    return found
-
-
-def _open_job(cfg: LabelFileConfig, job: dict) -> Path | None:
-    """The parts folder to continue in, or None when the output is already complete."""
-    output, parts = Path(cfg.output), _parts_dir(Path(cfg.output))
-    if cfg.overwrite:
-        shutil.rmtree(parts, ignore_errors=True)
-        output.unlink(missing_ok=True)
-    saved = json.loads((parts / JOB_FILE).read_text()) if (parts / JOB_FILE).exists() else None
-    if saved is not None and saved != job and not _committed(parts):  # nothing done to lose
-        shutil.rmtree(parts)
-        saved = None
-    if saved is not None and saved != job:
-        raise RunFolderError(
-            f"{parts} holds an unfinished job with other settings or another input/model "
-            f"({', '.join(k for k in job if saved.get(k) != job[k])} differ); pass --overwrite "
-            "to start again or choose another --output")
-    if output.exists() and saved is None:
-        raise RunFolderError(f"{output} exists; pass --overwrite to label the file again")
-    if output.exists():  # joined, but killed before the clean-up
-        shutil.rmtree(parts)
-        return None
-    parts.mkdir(parents=True, exist_ok=True)
-    for stale in parts.glob(".tmp-*"):  # a chunk being written when the process died
-        shutil.rmtree(stale, ignore_errors=True)
-    write_json_atomic(parts / JOB_FILE, job)
-    return parts
-
-
-@contextlib.contextmanager
-def _exclusive(output: Path) -> Iterator[None]:
-    """Holds `.<output name>.lock` beside the output while a job works on it.
-
-    A second job on the same output (two overlapping cron runs) stops at once instead of
-    racing on the parts folder. The lock is the kernel's (`flock`): a job killed with -9 drops
-    it with its process, so nothing is left stuck and a rerun resumes.
-    """
-    lock = output.parent / f".{output.name}.lock"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        handle = open(lock, "a+")  # noqa: SIM115 (held open until the job ends)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise RunFolderError(f"{output} is being written by another labelling job that is "
-                                 f"still running (it holds {lock}); wait for it to end, or "
-                                 "choose another --output") from None
-        if lock.exists() and os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
-            break  # not a lock file that the job before us removed just now
-        handle.close()
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)  # removed while held: the next job makes a new one
-        handle.close()
-
-
-def _commit(parts: Path, start: int, stop: int, table: pd.DataFrame, meta: dict) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parts))
-    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp / "data.parquet")
-    (tmp / "meta.json").write_text(json.dumps(meta, default=str), encoding="utf-8")
-    os.replace(tmp, parts / f"{start:012d}-{stop:012d}")
-
-
-def _join(parts: list[Path], output: Path) -> None:
-    """Writes the parts as one file by the output's suffix, under a temporary name first."""
-    suffix = output.suffix.lower()
-    tmp = output.parent / f".{output.name}.tmp"
-    files = [p / "data.parquet" for p in parts]
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-    if suffix == ".parquet":
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for file in files:
-                writer.write_table(pq.read_table(file).cast(schema))
-    else:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            for i, file in enumerate(files):
-                frame = pq.read_table(file).cast(schema).to_pandas()
-                if suffix == ".csv":
-                    frame.to_csv(handle, header=i == 0, index=False)
-                elif len(frame):
-                    handle.write(frame.to_json(orient="records", lines=True, force_ascii=False)
-                                 .rstrip("\n") + "\n")
-    os.replace(tmp, output)
+                f"{sum(self.skipped.values()):,} skipped: {why}{ids}{utf8}{bad} -> {self.output}")
 
 
 # ---------------------------------------------------------------------------- the job
@@ -276,8 +171,7 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     """
     started = time.monotonic()
     source, output = Path(cfg.input), Path(cfg.output)
-    if not source.is_file():
-        raise DataError(f"input file {source} does not exist")
+    check_job(cfg)
     output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns)
     check_text_columns(getattr(classifier, "is_pair", False), cfg.text_pair_column is not None)
     stat = source.stat()
@@ -287,22 +181,56 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
            "keep_columns": list(cfg.keep_columns), "model": model_key,
            "labels": list(classifier.label_names)}
     summary = LabelSummary(output)
-    with _exclusive(output):
-        parts = _open_job(cfg, job)
-        if parts is None:
-            summary.already_complete = True
-            return summary
-        _label_rows(classifier, cfg, parts, summary)
-        _join(_committed(parts), output)
-        shutil.rmtree(parts)
+    try:
+        with exclusive(output):
+            parts = open_job(cfg, job)
+            if parts is None:
+                summary.already_complete = True
+                return summary
+            _label_rows(classifier, cfg, parts, summary)
+            join_parts(committed_parts(parts), output)
+            shutil.rmtree(parts)
+    except OSError as err:  # reading errors are DataErrors by now: this is the output's side
+        raise RunFolderError(_write_failure(output, err)) from err
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def check_job(cfg: LabelFileConfig) -> None:
+    """Refuses an input without a usable first row, or an output that is a folder.
+
+    Cheap (the first row only), so a command can call it before it spends time loading a model.
+    """
+    source, output = Path(cfg.input), Path(cfg.output)
+    if not source.is_file():
+        raise DataError(f"input file {source} does not exist")
+    if output.is_dir():
+        raise RunFolderError(f"--output {output} is a folder; name a file in it, e.g. "
+                             f"{output / ('labels' + LABEL_OUTPUT_TYPES[0])}")
+    count_rows(source)  # a parquet file's footer
+    first = next(iter_table(source, _input_columns(cfg), 1, strict=cfg.strict,
+                            text_columns=_text_columns(cfg), column_hint=COLUMN_HINT), None)
+    if first is None or not len(first):
+        raise DataError(f"{source}: no rows to label")
+
+
+def _input_columns(cfg: LabelFileConfig) -> list[str]:
+    return list(dict.fromkeys([*_text_columns(cfg), *filter(None, [cfg.id_column]),
+                               *cfg.keep_columns]))
+
+
+def _write_failure(output: Path, err: OSError) -> str:
+    where = err.filename or output
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left while writing {where}; free some space on that disk and run the "
+                "same command again: it continues after the last committed chunk")
+    return f"cannot write {where} ({err.strerror}); choose an --output in a folder you can write"
 
 
 def _label_rows(classifier, cfg: LabelFileConfig, parts: Path, summary: LabelSummary) -> None:
     """Labels the rows after the last committed chunk, committing one chunk at a time."""
     source = Path(cfg.input)
-    done = _committed(parts)
+    done = committed_parts(parts)
     for part in done:
         summary.add(json.loads((part / "meta.json").read_text()))
     start = int(done[-1].name.split("-")[1]) if done else 0
@@ -310,9 +238,8 @@ def _label_rows(classifier, cfg: LabelFileConfig, parts: Path, summary: LabelSum
         log.info("continuing after row %d (%d chunks already labelled)", start, len(done))
     progress = _Progress(count_rows(source), start)
     utf8 = Utf8Counter()
-    columns = list(dict.fromkeys([*_text_columns(cfg), *filter(None, [cfg.id_column]),
-                                  *cfg.keep_columns]))
-    before = 0
+    columns = _input_columns(cfg)
+    before, bad = 0, _NewBadLines(utf8.bad_lines, done)
     chunks = iter_table(source, columns, cfg.chunk_rows, start=start, strict=cfg.strict, utf8=utf8,
                         text_columns=_text_columns(cfg), column_hint=COLUMN_HINT)
     for frame in chunks:
@@ -322,12 +249,31 @@ def _label_rows(classifier, cfg: LabelFileConfig, parts: Path, summary: LabelSum
         table, meta = _label_chunk(frame.reset_index(drop=True), start, classifier, cfg, before, utf8,
                                    progress.update)
         before = utf8.count
-        _commit(parts, start, start + len(frame), table, meta)
+        meta["bad_lines"], meta["bad_line_count"], meta["last_bad_line"] = bad.take()
+        commit_part(parts, start, start + len(frame), table, meta)
         summary.add(meta)
         start += len(frame)
         progress.update(len(frame) - meta["labelled"])  # the skipped rows are done too
         del frame, table
         _return_freed_memory()
     progress.update(0, final=True)
+    summary.add_bad_lines(*bad.take()[:2])  # lines after the last committed row
     if not start:
-        raise DataError(f"{source}: no rows to label")
+        raise DataError(f"{source}: no rows to label" + (
+            f" ({summary.bad_line_count} malformed JSON lines, e.g. line "
+            f"{summary.bad_lines[0]})" if summary.bad_line_count else ""))
+
+
+class _NewBadLines:
+    """The malformed lines met since the last chunk, without those a resumed job counted."""
+
+    def __init__(self, found: list[int], done: list[Path]):
+        self.found, self.seen = found, 0
+        metas = [json.loads((part / "meta.json").read_text()) for part in done[-1:]]
+        self.last = metas[0].get("last_bad_line", 0) if metas else 0
+
+    def take(self) -> tuple[list[int], int, int]:
+        new = [n for n in self.found[self.seen:] if n > self.last]
+        self.seen = len(self.found)
+        self.last = max([self.last, *new])
+        return new[:10], len(new), self.last
