@@ -6,6 +6,7 @@ up front; batches are padded per batch, optionally within length buckets.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -115,8 +116,10 @@ def tokenize_frame(
     if not show_progress:
         datasets.disable_progress_bars()
     try:
-        dataset = dataset.map(encode, batched=True, batch_size=batch_size,
-                              remove_columns=texts, desc="Tokenizing")
+        # An in-memory dataset has no cache: a given fingerprint spares hashing `encode` (its
+        # tokenizer pickled with dill), which took time per call and swallowed a Ctrl-C.
+        dataset = dataset.map(encode, batched=True, batch_size=batch_size, remove_columns=texts,
+                              desc="Tokenizing", new_fingerprint=uuid.uuid4().hex)
     finally:
         datasets.enable_progress_bars()
     table = dataset.data.table  # map() writes a fresh table: row order is the frame order
