@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -74,6 +75,20 @@ def start(verbose_flag: bool) -> None:
     start_tensorflow(verbose)
 
 
+def _is_disk_full(err: BaseException | None) -> bool:
+    """ENOSPC or a quota, as an OSError or in the message of h5py's or TensorFlow's errors."""
+    while err is not None:
+        if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+                text in str(err) for text in ("No space left on device", "Disk quota exceeded")):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
 def _stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -95,6 +110,12 @@ def guarded(body: Callable[[], int]) -> int:
         print("interrupted: stopped cleanly; run the same command again to continue",
               file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Exception as err:  # noqa: BLE001 (only a full disk is turned into a line; the rest re-raises)
+        if not _is_disk_full(err):
+            raise
+        print(f"run folder error: no space left on the disk ({_first_line(err)}); free some space "
+              "and run the same command again: it continues from what was saved", file=sys.stderr)
+        return ExitCode.RUN_FOLDER
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
