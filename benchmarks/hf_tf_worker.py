@@ -6,7 +6,7 @@ import sys
 
 from benchmarks.timing import make_step_timer, time_passes
 from benchmarks.worker import RecordingCollator, dataset_batches, read_sample, worker_main
-from tfbert.keras import keras
+from tfbert.base.keras import keras
 
 
 def measure(spec: dict) -> dict:

@@ -71,8 +71,8 @@ def profile_training(
     """
     import tensorflow as tf  # here, not above: tfbert must set TF_USE_LEGACY_KERAS first
 
+    from tfbert.base.keras import keras
     from tfbert.features import make_dataset, tokenize_frame
-    from tfbert.keras import keras
     from tfbert.model import build_model, build_optimizer, compile_model, load_tokenizer, precision_policy
 
     try:

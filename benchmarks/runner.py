@@ -18,7 +18,7 @@ from benchmarks.machine import BUSY_WARNING, busy_cores, describe_machine, measu
 from benchmarks.sample import load_sample, write_sample
 from benchmarks.serving import measure_serving
 from benchmarks.settings import BenchmarkConfig, RowSpec, plan_rows
-from tfbert.files import write_json_atomic
+from tfbert.base.files import write_json_atomic
 from tfbert.model import resolve_precision
 
 log = logging.getLogger(__name__)

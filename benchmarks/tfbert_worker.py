@@ -12,10 +12,10 @@ from benchmarks.figures import median_or_none
 from benchmarks.settings import RowSpec
 from benchmarks.timing import make_step_timer, time_passes
 from benchmarks.worker import dataset_batches, read_sample, worker_main
+from tfbert.base.keras import keras
 from tfbert.config import TrainConfig
 from tfbert.data import LabelSet
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
-from tfbert.keras import keras
 from tfbert.model import build_model, build_optimizer, compile_model, load_tokenizer, precision_policy
 from tfbert.predict import make_logits_fn, predict_logits
 

@@ -47,7 +47,7 @@ def save_tiny_bert(folder: Path, num_labels: int = 2, max_positions: int = 64,
     """
     from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
 
-    from tfbert.keras import keras
+    from tfbert.base.keras import keras
 
     keras.utils.set_random_seed(seed)  # Keras initialisers draw from Python's and NumPy's generators
 
@@ -174,8 +174,8 @@ def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
 
     Trained once per session for every worker; read-only (copy it with `run_copy` to change it).
     """
+    from tfbert.base.files import read_json
     from tfbert.cli.train import train_and_export
-    from tfbert.files import read_json
     from tfbert.train import RunResult
 
     def train(folder: Path) -> None:
@@ -201,8 +201,8 @@ def toy_pairs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_pair_run(tiny_model_dir, toy_pairs_dir, tmp_path_factory):
     """The tiny model fine-tuned on toy pairs (columns found by their GLUE names), exported."""
+    from tfbert.base.files import read_json
     from tfbert.cli.train import train_and_export
-    from tfbert.files import read_json
     from tfbert.train import RunResult
 
     def train(folder: Path) -> None:

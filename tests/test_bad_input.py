@@ -22,13 +22,13 @@ import pytest
 import tensorflow as tf
 from conftest import toy_reviews
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.beam import main as beam_main
 from tfbert.cli.demo import main as demo_main
 from tfbert.cli.evaluate import main as evaluate_main
 from tfbert.cli.export import main as export_main
 from tfbert.cli.predict import main as predict_main
 from tfbert.cli.train import main as train_main
-from tfbert.errors import ExitCode
 
 DATA, RUN, OK = ExitCode.DATA, ExitCode.RUN_FOLDER, ExitCode.OK
 # A 10 MB single line, of words the tokenizer splits quickly (the reader is under test here).

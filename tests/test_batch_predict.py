@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from conftest import REPO, toy_reviews
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.predict import main as predict_main
 from tfbert.data import DataError
-from tfbert.errors import ExitCode
 from tfbert.labelling.config import LabelFileConfig
 from tfbert.labelling.file_job import predict_file
 from tfbert.predict import Classifier

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, toy_reviews
 
-from tfbert.errors import DataError, ExportError
+from tfbert.base.errors import DataError, ExportError
 from tfbert.labelling.beam import read_label_names, run
 from tfbert.labelling.columns import output_columns
 from tfbert.labelling.config import BeamPredictConfig

@@ -52,7 +52,7 @@ def test_unknown_keys_are_refused():
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     import os
 
-    from tfbert.files import write_json_atomic
+    from tfbert.base.files import write_json_atomic
 
     target = tmp_path / "metrics.json"
     write_json_atomic(target, {"accuracy": 0.5})

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from conftest import toy_reviews
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.train import main as train_main
 from tfbert.config import DataConfig
 from tfbert.data import DataError, LabelSet, build_label_set, label_warnings, load_eval_split, load_splits
-from tfbert.errors import ExitCode
 
 
 def _cfg(*sources, **kwargs) -> DataConfig:

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.demo import main as demo_main
-from tfbert.errors import ExitCode
 from tfbert.serving.demo import MAX_CHARS, DemoInputError, check_text, read_batch
 from tfbert.serving.exported import ExportedClassifier, ExportError
 

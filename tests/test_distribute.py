@@ -120,8 +120,8 @@ def test_two_local_workers_train_and_only_the_chief_writes(no_dropout_model, toy
     # on both sides only the summation order differs (2e-11 apart on an AMX Xeon).
     from tfbert.config import DataConfig
     from tfbert.data import LabelSet, load_eval_split
-    from tfbert.metrics import compute_metrics, cross_entropy
     from tfbert.predict import Classifier
+    from tfbert.scoring.metrics import compute_metrics, cross_entropy
 
     classifier = Classifier.from_run(run_dir)
     frame = load_eval_split(DataConfig(sources=(str(toy_data_dir),)), LabelSet(classifier.label_names))

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 from conftest import save_tiny_bert
 
+from tfbert.base.keras import keras
 from tfbert.dropout import CounterDropout, keep_mask, use_counter_dropout
-from tfbert.keras import keras
 
 N = 1 << 22  # 5 standard errors of a 0.1 rate: 0.00073, below the 1/256 steps of 8-bit draws
 

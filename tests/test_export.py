@@ -14,8 +14,8 @@ import tensorflow as tf
 from conftest import REPO
 from serving_checks import TENSORFLOW_TEXT_OPS, run_isolated, stock_serving_report
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.export import main as export_main
-from tfbert.errors import ExitCode
 from tfbert.predict import Classifier
 from tfbert.serving.export import ExportError, export_run
 

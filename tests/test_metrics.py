@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfbert.metrics import compute_metrics, cross_entropy, detect_collapse, softmax
+from tfbert.scoring.metrics import compute_metrics, cross_entropy, detect_collapse, softmax
 
 
 def test_compute_metrics_matches_hand_counts():

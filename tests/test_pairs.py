@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, toy_pairs
 
+from tfbert.base.errors import DataError, ExitCode
 from tfbert.config import DataConfig
 from tfbert.data import load_splits
-from tfbert.errors import DataError, ExitCode
 from tfbert.features import encode_pairs, tokenize_frame
 from tfbert.labelling.config import LabelFileConfig
 from tfbert.tokenizers.truncation import pair_lengths

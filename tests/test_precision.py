@@ -10,8 +10,8 @@ import tensorflow as tf
 from conftest import save_tiny_bert
 
 from tfbert import model as model_module
+from tfbert.base.keras import keras
 from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
-from tfbert.keras import keras
 from tfbert.model import build_model, build_optimizer, compile_model, precision_policy, resolve_precision
 
 

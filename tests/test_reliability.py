@@ -15,9 +15,9 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, toy_reviews
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.train import main as train_main
 from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
-from tfbert.errors import ExitCode
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_tokenizer_from_another_model_is_refused(tiny_model_dir, toy_data_dir, t
 
     from transformers import BertTokenizerFast
 
-    from tfbert.errors import ExitCode
+    from tfbert.base.errors import ExitCode
 
     mixed = tmp_path / "mixed"
     shutil.copytree(tiny_model_dir, mixed)

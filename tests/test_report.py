@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tfbert.calibration import calibrate, expected_calibration_error, fit_temperature
-from tfbert.metrics import compute_metrics, softmax
-from tfbert.report import accuracy_by_length, confident_mistakes, write_report
+from tfbert.scoring.calibration import calibrate, expected_calibration_error, fit_temperature
+from tfbert.scoring.metrics import compute_metrics, softmax
+from tfbert.scoring.report import accuracy_by_length, confident_mistakes, write_report
 
 
 def _overconfident(n=2000, seed=0):

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import toy_reviews
 
+from tfbert.base.errors import DataError
 from tfbert.config import DataConfig
 from tfbert.data import load_splits
-from tfbert.errors import DataError
 from tfbert.labelling.config import LabelFileConfig
 from tfbert.labelling.file_job import predict_file
 from tfbert.tables import Utf8Counter, iter_table, read_table

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.evaluate import main as evaluate_main
 from tfbert.cli.predict import main as predict_main
 from tfbert.cli.train import main as train_main
-from tfbert.errors import ExitCode
 from tfbert.model import resolve_precision
 from tfbert.predict import Classifier
 from tfbert.run_folder import RunFolder
@@ -139,8 +139,8 @@ def test_cli_errors_exit_with_codes(tiny_model_dir, toy_data_dir, tmp_path, caps
 
 def test_mixed_bfloat16_trains_with_finite_float32_loss(tiny_model_dir, toy_data_dir, tmp_path):
     from tfbert import train
+    from tfbert.base.keras import keras
     from tfbert.config import DataConfig, ModelConfig, OutputConfig, RunConfig, TrainConfig
-    from tfbert.keras import keras
 
     cfg = RunConfig(
         data=DataConfig(sources=(str(toy_data_dir),), max_length=32),

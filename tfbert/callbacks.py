@@ -8,13 +8,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfbert.base.files import read_json, write_json_atomic
+from tfbert.base.keras import keras
 from tfbert.config import TrainConfig
 from tfbert.evaluate import evaluate_logits
-from tfbert.files import read_json, write_json_atomic
-from tfbert.keras import keras
-from tfbert.metrics import COLLAPSE_ADVICE, detect_collapse
 from tfbert.predict import make_logits_fn, predict_logits
 from tfbert.run_folder import RunFolder
+from tfbert.scoring.metrics import COLLAPSE_ADVICE, detect_collapse
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfbert.files import write_json_atomic
+from tfbert.base.files import write_json_atomic
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 TRUNCATIONS = ("head", "tail", "head+tail")  # of one text

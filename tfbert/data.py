@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tfbert.base.errors import DataError
 from tfbert.config import DataConfig
-from tfbert.errors import DataError
 from tfbert.labels import (
     LabelSet,
     build_label_set,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tfbert.base.files import read_json, write_json_atomic
 from tfbert.data import DataError, LabelSet, load_eval_split
-from tfbert.files import read_json, write_json_atomic
-from tfbert.metrics import compute_metrics, cross_entropy
 from tfbert.predict import Classifier
-from tfbert.report import shown_texts, write_report
+from tfbert.scoring.metrics import compute_metrics, cross_entropy
+from tfbert.scoring.report import shown_texts, write_report
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tfbert.errors import DataError
+from tfbert.base.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfbert.base.errors import ModelLoadError
+from tfbert.base.keras import keras
 from tfbert.config import TrainConfig
 from tfbert.data import LabelSet
 from tfbert.dropout import use_counter_dropout
-from tfbert.errors import ModelLoadError
-from tfbert.keras import keras
 
 log = logging.getLogger(__name__)
 

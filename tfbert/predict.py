@@ -11,10 +11,10 @@ import tensorflow as tf
 
 from tfbert.config import DataConfig, PredictConfig
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
-from tfbert.metrics import softmax
 from tfbert.model import build_model, load_tokenizer
 from tfbert.prediction import Prediction, check_pairs, to_predictions
 from tfbert.run_folder import open_run_folder
+from tfbert.scoring.metrics import softmax
 
 
 def make_logits_fn(model):
@@ -38,7 +38,7 @@ def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: st
     all_logits, all_labels = [], []
     bar = None
     if progress:
-        from tfbert.keras import keras
+        from tfbert.base.keras import keras
 
         batches = int(dataset.cardinality())
         print(progress, flush=True)

@@ -18,9 +18,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfbert.base.errors import RunFolderError
+from tfbert.base.files import read_json
 from tfbert.config import RunConfig
-from tfbert.errors import RunFolderError
-from tfbert.files import read_json
 
 
 @dataclass(frozen=True)

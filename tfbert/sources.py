@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tfbert.base.errors import DataError
 from tfbert.config import TABLE_TYPES
-from tfbert.errors import DataError
 from tfbert.tables import Utf8Counter, read_table
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tfbert.base.errors import DataError
 from tfbert.config import TEXT_TYPES
-from tfbert.errors import DataError
 
 TYPED = "typed"  # frame.attrs key: False where every field was read as text (CSV, TSV, .txt)
 _BLOCK = 1 << 20  # characters of JSON parsed at a time

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfbert.base.errors import TrainingDivergedError
+from tfbert.base.files import write_json_atomic, write_text_atomic
+from tfbert.base.keras import keras
 from tfbert.callbacks import StopOnNaN, ValidationMetrics, build_callbacks, resume_position
 from tfbert.config import RunConfig
 from tfbert.data import DataError, LabelSet, Splits, load_splits
 from tfbert.distribute import build_strategy, describe, is_chief
-from tfbert.errors import TrainingDivergedError
 from tfbert.evaluate import evaluate_logits, format_metrics
 from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
-from tfbert.files import write_json_atomic, write_text_atomic
-from tfbert.keras import keras
 from tfbert.model import (
     build_model,
     build_optimizer,
@@ -32,8 +32,8 @@ from tfbert.model import (
     resolve_precision,
 )
 from tfbert.predict import make_logits_fn, predict_logits
-from tfbert.report import shown_texts
 from tfbert.run_folder import RunFolder, default_run_name, prepare_run_folder
+from tfbert.scoring.report import shown_texts
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ def _evaluate_splits(model, datasets: dict, splits: Splits) -> tuple[dict, dict]
 def _write_report(folder: RunFolder, metrics: dict, raw: dict, test_texts: list[str],
                   names: tuple[str, ...], history: dict, calibrate_probabilities: bool) -> None:
     """Fits a temperature on validation if asked, then writes report.md for the test split."""
-    from tfbert.calibration import calibrate, expected_calibration_error
-    from tfbert.metrics import softmax
-    from tfbert.report import write_report
+    from tfbert.scoring.calibration import calibrate, expected_calibration_error
+    from tfbert.scoring.metrics import softmax
+    from tfbert.scoring.report import write_report
 
     temperature = None
     if calibrate_probabilities:

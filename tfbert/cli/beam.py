@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Sequence
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.common import (
     TEXT_COLUMN_HELP,
     add_verbose_flag,
@@ -16,7 +17,6 @@ from tfbert.cli.common import (
     start,
 )
 from tfbert.cli.console import is_verbose, quiet_child_processes
-from tfbert.errors import ExitCode
 from tfbert.labelling.config import BEAM_OUTPUT_FORMATS, BeamPredictConfig
 
 log = logging.getLogger("tfbert")

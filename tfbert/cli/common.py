@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from tfbert.base.errors import ExitCode, TfbertError
 from tfbert.cli.console import VERBOSE_ENV, is_verbose, setup_logging, start_tensorflow
-from tfbert.errors import ExitCode, TfbertError
 
 
 def parse_size(text: str) -> float | int:

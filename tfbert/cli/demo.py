@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tfbert.base.errors import ExitCode, ExportError
 from tfbert.cli.common import add_verbose_flag, start
-from tfbert.errors import ExitCode, ExportError
 from tfbert.serving.config import DemoConfig
 
 

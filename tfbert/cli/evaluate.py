@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfbert.base.errors import ExitCode, TfbertError
 from tfbert.cli.common import (
     TEXT_COLUMN_HELP,
     add_run_flags,
@@ -17,7 +18,6 @@ from tfbert.cli.common import (
     start,
 )
 from tfbert.config import DataConfig, TrainConfig
-from tfbert.errors import ExitCode, TfbertError
 from tfbert.run_folder import RunFolder
 
 

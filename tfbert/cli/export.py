@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.common import add_verbose_flag, guarded, start
 from tfbert.config import COMPUTE_DTYPES
-from tfbert.errors import ExitCode
 from tfbert.serving.config import ExportConfig
 
 

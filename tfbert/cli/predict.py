@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfbert.base.errors import DataError, ExitCode
 from tfbert.cli.common import (
     TEXT_COLUMN_HELP,
     add_run_flags,
@@ -20,7 +21,6 @@ from tfbert.cli.common import (
     start,
 )
 from tfbert.config import PredictConfig
-from tfbert.errors import DataError, ExitCode
 from tfbert.labelling.config import LabelFileConfig
 
 log = logging.getLogger("tfbert")

@@ -6,6 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from tfbert.base.errors import ExitCode
 from tfbert.cli.common import (
     TEXT_COLUMN_HELP,
     add_verbose_flag,
@@ -27,7 +28,6 @@ from tfbert.config import (
     RunConfig,
     TrainConfig,
 )
-from tfbert.errors import ExitCode
 
 log = logging.getLogger("tfbert")
 

@@ -28,8 +28,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.util import SortAndBatchElements
 
 import tfbert
+from tfbert.base.errors import DataError, ExportError
 from tfbert.config import TEXT_TYPES
-from tfbert.errors import DataError, ExportError
 from tfbert.labelling.columns import check_text_columns, output_columns
 from tfbert.labelling.config import BeamPredictConfig
 from tfbert.serving.exported import TEXT_SIGNATURE, no_signature_error, no_variables_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tfbert.errors import DataError
+from tfbert.base.errors import DataError
 
 ROW_COLUMN = "row"  # the key column's name when the input has no id column
 

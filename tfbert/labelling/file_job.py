@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfbert.errors import DataError, RunFolderError
+from tfbert.base.errors import DataError, RunFolderError
 from tfbert.labelling.columns import ROW_COLUMN, check_text_columns, output_columns
 from tfbert.labelling.config import LABEL_OUTPUT_TYPES, LabelFileConfig
 from tfbert.labelling.job_folder import commit_part, committed_parts, exclusive, join_parts, open_job

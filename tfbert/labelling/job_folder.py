@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tfbert.errors import RunFolderError
-from tfbert.files import write_json_atomic
+from tfbert.base.errors import RunFolderError
+from tfbert.base.files import write_json_atomic
 from tfbert.labelling.config import LabelFileConfig
 
 JOB_FILE = "job.json"

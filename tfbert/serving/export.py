@@ -18,9 +18,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfbert.base.errors import ExportError
+from tfbert.base.files import read_json, write_text_atomic
 from tfbert.config import COMPUTE_DTYPES, DEFAULT_EXPORT_NAME, EXPORT_NAME_PATTERN, RunConfig
-from tfbert.errors import ExportError
-from tfbert.files import read_json, write_text_atomic
 from tfbert.model import build_model, load_tokenizer, precision_policy, use_float32_gelu
 from tfbert.run_folder import RunFolder, open_run_folder
 from tfbert.serving.exported import TEXT_SIGNATURE

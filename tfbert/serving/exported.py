@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfbert.base.errors import ExportError
 from tfbert.config import PredictConfig
-from tfbert.errors import ExportError
 from tfbert.prediction import Prediction, check_pairs, to_predictions
 
 TEXT_SIGNATURE = "serving_default"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from tfbert.metrics import cross_entropy, softmax
+from tfbert.scoring.metrics import cross_entropy, softmax
 
 
 def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbert.calibration import expected_calibration_error, reliability_bins
-from tfbert.files import write_text_atomic
-from tfbert.metrics import softmax
+from tfbert.base.files import write_text_atomic
+from tfbert.scoring.calibration import expected_calibration_error, reliability_bins
+from tfbert.scoring.metrics import softmax
 
 LENGTH_EDGES = (0, 100, 200, 300, 500, 1000)  # words per text
 

@@ -1,0 +1,1 @@
+"""Scores of a classifier's outputs: metrics, calibration, and the evaluation report."""
