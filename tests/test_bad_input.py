@@ -304,6 +304,20 @@ def test_a_disk_that_fills_up_mid_job_then_a_rerun_finishes(trained_run, small_d
     assert pd.read_csv(out)["row"].tolist() == list(range(1500))  # each row exactly once
 
 
+def test_training_on_a_disk_that_fills_up_then_a_rerun_finishes(tiny_model_dir, toy_data_dir,
+                                                                  small_disk, capsys):
+    subprocess.run(["mount", "-o", "remount,size=256k", str(small_disk)], check=True)
+    argv = ["--model", str(tiny_model_dir), "--data", str(toy_data_dir), "--max-length", "32",
+            "--epochs", "2", "--no-export", "--output-dir", str(small_disk / "runs"),
+            "--run-name", "full"]
+    _check_refused(capsys, train_main(argv), RUN, "no space left", "no space left")
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    assert train_main(argv) == OK, capsys.readouterr().err[-2000:]
+    run = small_disk / "runs" / "full"
+    assert (run / "metrics.json").exists() and (run / "tf_model.h5").exists()
+    assert not list(run.rglob(".*.tmp*"))  # no half-written checkpoint left behind
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_a_stopped_job_ends_cleanly_and_a_rerun_finishes(signum, trained_run, tmp_path, capsys,
                                                          caplog):

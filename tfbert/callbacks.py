@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 import tensorflow as tf
@@ -75,21 +76,43 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     """BackupAndRestore that also backs up at every epoch end when saving every N steps.
 
     Keras saves either per epoch or per N steps; a run killed just after an epoch should not
-    repeat the tail of it, so the epoch end is always a backup point.
+    repeat the tail of it, so the epoch end is always a backup point. An epoch's last step is
+    backed up only there, after the epoch's other callbacks (checkpoint, history): a backup at
+    the last batch marked the epoch done when a full disk then failed its checkpoint, and the
+    resumed run had neither its best weights nor its history.
     """
 
     def __init__(self, backup_dir: Path, steps_per_epoch: int, save_every_steps: int):
-        super().__init__(str(backup_dir), save_freq=save_every_steps or steps_per_epoch,
+        super().__init__(str(backup_dir), save_freq=save_every_steps or "epoch",
                          delete_checkpoint=False)
         self.steps_per_epoch = steps_per_epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if _finite_loss(logs):  # never back up weights that already diverged
+        if batch == self.steps_per_epoch - 1:
+            self._batches_count = 0  # the epoch end backs this step up; count afresh from it
+        elif _finite_loss(logs):  # never back up weights that already diverged
             super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if _finite_loss(logs):
             self._backup(epoch=epoch, batch=self.steps_per_epoch - 1)
+
+
+class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' best-weights checkpoint, written under a temporary name and renamed into place.
+
+    A full disk (or a kill) mid-write left a truncated best.weights.h5 that the resumed run
+    could not load at its end.
+    """
+
+    def _save_handler(self, filepath: str) -> None:
+        path = Path(filepath)
+        tmp = path.with_name(f".{path.name.removesuffix('.weights.h5')}.tmp.weights.h5")
+        try:
+            super()._save_handler(str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def resume_position(backup_dir: Path, steps_per_epoch: int) -> tuple[int, int]:
@@ -164,7 +187,7 @@ def build_callbacks(
     """Validation metrics first, then everything that reads them; resume state last."""
     folder.best_weights.parent.mkdir(parents=True, exist_ok=True)
     metrics = ValidationMetrics(validation, label_names)
-    checkpoint = keras.callbacks.ModelCheckpoint(
+    checkpoint = AtomicCheckpoint(
         str(folder.best_weights), monitor=cfg.monitor, mode=cfg.monitor_mode,
         save_best_only=True, save_weights_only=True, verbose=1,
     )
