@@ -45,7 +45,7 @@ def _parquet_bytes() -> bytes:
 DATA_FAULTS = {
     "missing file": ("missing.csv", None, "does not exist"),
     "empty file": ("empty.csv", b"", "the file is empty"),
-    "header only": ("header.csv", b"text,label\n", "no "),
+    "header only": ("header.csv", b"text,label\n", None),  # each command words it its way
     "corrupt parquet": ("corrupt.parquet", b"PAR1 this is not parquet", "cannot be read as parquet"),
     "truncated parquet": ("cut.parquet", "truncated", "cannot be read as parquet"),
     "JSON of the wrong shape": ("columns.json", b'{"text": ["good", "bad"], "label": [1, 0]}',
@@ -55,8 +55,10 @@ DATA_FAULTS = {
 }
 
 
-def _fault_file(folder: Path, fault: str) -> tuple[Path, str]:
+def _fault_file(folder: Path, fault: str, no_rows: str = "") -> tuple[Path, str]:
+    """The fault's file, and what the message says (`no_rows` for a header without rows)."""
     name, content, says = DATA_FAULTS[fault]
+    says = no_rows if fault == "header only" else says
     path = folder / name
     if content == "truncated":
         path.write_bytes(_parquet_bytes()[:-40])  # the footer is gone
@@ -99,9 +101,7 @@ def export_dir(trained_run) -> Path:
 
 @pytest.mark.parametrize("fault", DATA_FAULTS)
 def test_train_refuses(fault, tiny_model_dir, tmp_path, capsys):
-    path, says = _fault_file(tmp_path, fault)
-    if fault == "header only":
-        says = "no usable rows"
+    path, says = _fault_file(tmp_path, fault, no_rows="no usable rows")
     out = tmp_path / "runs"
     code = train_main(["--model", str(tiny_model_dir), "--data", str(path), "--max-length", "32",
                        "--epochs", "1", "--no-export", "--output-dir", str(out)])
@@ -111,18 +111,14 @@ def test_train_refuses(fault, tiny_model_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("fault", DATA_FAULTS)
 def test_evaluate_refuses(fault, run_for_evaluation, tmp_path, capsys):
-    path, says = _fault_file(tmp_path, fault)
-    if fault == "header only":
-        says = "no usable rows"
+    path, says = _fault_file(tmp_path, fault, no_rows="no usable rows")
     code = evaluate_main(["--run", str(run_for_evaluation), "--data", str(path)])
     _check_refused(capsys, code, DATA, says, path.name)
 
 
 @pytest.mark.parametrize("fault", DATA_FAULTS)
 def test_predict_file_job_refuses(fault, trained_run, tmp_path, capsys):
-    path, says = _fault_file(tmp_path, fault)
-    if fault == "header only":
-        says = "no rows to label"
+    path, says = _fault_file(tmp_path, fault, no_rows="no rows to label")
     out = tmp_path / "labels.parquet"
     code = predict_main(["--run", str(trained_run.run_dir), "--input", str(path),
                          "--output", str(out)])
