@@ -136,14 +136,19 @@ MISSING_SHARED = ("; set TFBERT_SHARED_DIR, or run the tests without it: "
                   'python -m pytest -m "not real_model"')
 
 
+# Started first, the longest (about 2 minutes on 2 busy cores) no longer ends the suite alone.
+LONGEST = ("tests/test_end_to_end.py::test_train_script_on_real_imdb",)
+
+
 def pytest_collection_modifyitems(config, items):
     """Every test that reads the shared folder must say so with the `real_model` marker.
 
     The long tests (real model, killed processes) run first, so that the two workers do not
     end with one of them alone on a long test.
     """
-    items.sort(key=lambda item: not (item.get_closest_marker("real_model")
-                                     or item.get_closest_marker("slow")))
+    items.sort(key=lambda item: (item.nodeid not in LONGEST,
+                                 not (item.get_closest_marker("real_model")
+                                      or item.get_closest_marker("slow"))))
     unmarked = [item.nodeid for item in items
                 if set(SHARED_FIXTURES) & set(getattr(item, "fixturenames", ()))
                 and item.get_closest_marker("real_model") is None]
