@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     big.add_argument("--chunk-rows", type=int, default=f.chunk_rows,
                      help="rows per committed chunk: at most this much work is redone after a crash")
     big.add_argument("--strict", action="store_true", default=f.strict,
-                     help="stop at an empty or missing text or invalid UTF-8 instead of skipping")
+                     help="stop at an empty or missing text, a malformed JSON line or invalid "
+                          "UTF-8 instead of skipping")
     big.add_argument("--overwrite", action="store_true", default=f.overwrite,
                      help="label again even if the output (or an unfinished job) exists")
     return add_verbose_flag(parser)

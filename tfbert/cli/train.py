@@ -55,8 +55,8 @@ def _add_data_flags(parser: argparse.ArgumentParser, d: DataConfig) -> None:
     data.add_argument("--head-tokens", type=int, default=d.head_tokens,
                       help="with head+tail: tokens kept from the start (default: a quarter)")
     data.add_argument("--strict", action="store_true", default=d.strict,
-                      help="stop on empty texts, missing labels or invalid UTF-8 instead of "
-                           "dropping/replacing them")
+                      help="stop on empty texts, missing labels, malformed JSON lines or invalid "
+                           "UTF-8 instead of dropping/replacing them")
 
 
 def _add_model_flags(parser: argparse.ArgumentParser, m: ModelConfig) -> None:
