@@ -173,15 +173,24 @@ def shared_imdb_dir() -> Path:
     return path
 
 
+def _trained(tmp_path_factory, name: str, train: Callable[[Path], object], run_name: str):
+    """The run `train` writes, built once per session, read back as a `RunResult`."""
+    from tfbert.base.files import read_json
+    from tfbert.train import RunResult
+
+    run_dir = built_once(tmp_path_factory, name, train) / run_name
+    metrics = read_json(run_dir / "metrics.json")
+    history = pd.read_csv(run_dir / "history.csv").to_dict(orient="list")
+    return RunResult(run_dir, metrics, history, metrics["seconds_this_process"])
+
+
 @pytest.fixture(scope="session")
 def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
     """A tiny model fine-tuned on the toy reviews, with its default export (version 1).
 
     Trained once per session for every worker; read-only (copy it with `run_copy` to change it).
     """
-    from tfbert.base.files import read_json
     from tfbert.cli.train import train_and_export
-    from tfbert.train import RunResult
 
     def train(folder: Path) -> None:
         train_and_export(RunConfig(
@@ -192,10 +201,7 @@ def trained_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
             output=OutputConfig(output_dir=str(folder), run_name="tiny"),
         ))
 
-    run_dir = built_once(tmp_path_factory, "trained_run", train) / "tiny"
-    metrics = read_json(run_dir / "metrics.json")
-    history = pd.read_csv(run_dir / "history.csv").to_dict(orient="list")
-    return RunResult(run_dir, metrics, history, metrics["seconds_this_process"])
+    return _trained(tmp_path_factory, "trained_run", train, "tiny")
 
 
 @pytest.fixture(scope="session")
@@ -206,9 +212,7 @@ def toy_pairs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_pair_run(tiny_model_dir, toy_pairs_dir, tmp_path_factory):
     """The tiny model fine-tuned on toy pairs (columns found by their GLUE names), exported."""
-    from tfbert.base.files import read_json
     from tfbert.cli.train import train_and_export
-    from tfbert.train import RunResult
 
     def train(folder: Path) -> None:
         train_and_export(RunConfig(
@@ -220,10 +224,7 @@ def trained_pair_run(tiny_model_dir, toy_pairs_dir, tmp_path_factory):
             output=OutputConfig(output_dir=str(folder), run_name="pairs"),
         ))
 
-    run_dir = built_once(tmp_path_factory, "trained_pair_run", train) / "pairs"
-    metrics = read_json(run_dir / "metrics.json")
-    history = pd.read_csv(run_dir / "history.csv").to_dict(orient="list")
-    return RunResult(run_dir, metrics, history, metrics["seconds_this_process"])
+    return _trained(tmp_path_factory, "trained_pair_run", train, "pairs")
 
 
 @pytest.fixture
