@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class ExitCode(enum.IntEnum):
@@ -15,6 +16,21 @@ class ExitCode(enum.IntEnum):
     RUN_FOLDER = 5  # run or output complete or different, not a run folder, export missing or taken
     DIVERGED = 6  # training diverged: NaN or infinite loss
     INTERRUPTED = 130  # Ctrl-C or SIGTERM: stopped cleanly, the same command continues the work
+
+
+def is_disk_full(err: BaseException | None) -> bool:
+    """ENOSPC or a quota, as an OSError or in the message of h5py's or TensorFlow's errors."""
+    while err is not None:
+        if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+                text in str(err) for text in ("No space left on device", "Disk quota exceeded")):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message (its type's name when empty), for one-line reports."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]
 
 
 class TfbertError(Exception):

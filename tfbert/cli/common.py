@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tfbert.base.errors import ExitCode, TfbertError
+from tfbert.base.errors import ExitCode, TfbertError, first_line, is_disk_full
 from tfbert.cli.console import VERBOSE_ENV, is_verbose, setup_logging, start_tensorflow
 
 
@@ -75,20 +74,6 @@ def start(verbose_flag: bool) -> None:
     start_tensorflow(verbose)
 
 
-def _is_disk_full(err: BaseException | None) -> bool:
-    """ENOSPC or a quota, as an OSError or in the message of h5py's or TensorFlow's errors."""
-    while err is not None:
-        if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
-                text in str(err) for text in ("No space left on device", "Disk quota exceeded")):
-            return True
-        err = err.__cause__ or err.__context__
-    return False
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-
-
 def _stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -111,9 +96,9 @@ def guarded(body: Callable[[], int]) -> int:
               file=sys.stderr)
         return ExitCode.INTERRUPTED
     except Exception as err:  # noqa: BLE001 (only a full disk is turned into a line; the rest re-raises)
-        if not _is_disk_full(err):
+        if not is_disk_full(err):
             raise
-        print(f"run folder error: no space left on the disk ({_first_line(err)}); free some space "
+        print(f"run folder error: no space left on the disk ({first_line(err)}); free some space "
               "and run the same command again: it continues from what was saved", file=sys.stderr)
         return ExitCode.RUN_FOLDER
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import functools
 import json
 import logging
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfbert.base.errors import DataError, RunFolderError
+from tfbert.base.errors import DataError, RunFolderError, is_disk_full
 from tfbert.labelling.columns import ROW_COLUMN, check_text_columns, output_columns
 from tfbert.labelling.config import LABEL_OUTPUT_TYPES, LabelFileConfig
 from tfbert.labelling.job_folder import commit_part, committed_parts, exclusive, join_parts, open_job
@@ -45,6 +44,7 @@ class LabelSummary:
     invalid_utf8: int = 0  # byte sequences replaced with U+FFFD (the rows are labelled)
     bad_lines: list[int] = field(default_factory=list)  # JSON lines skipped: the first few
     bad_line_count: int = 0
+    last_bad_line: int = 0  # file line of the last one counted: a resumed job counts after it
     seconds: float = 0.0
     already_complete: bool = False  # an earlier run finished the output
 
@@ -56,6 +56,7 @@ class LabelSummary:
         self.skipped_ids = (self.skipped_ids + part["skipped_ids"])[:10]
         self.invalid_utf8 += part["invalid_utf8"]
         self.add_bad_lines(part.get("bad_lines", []), part.get("bad_line_count", 0))
+        self.last_bad_line = max(self.last_bad_line, part.get("last_bad_line", 0))
 
     def add_bad_lines(self, first: list[int], count: int) -> None:
         self.bad_lines = (self.bad_lines + first)[:10]
@@ -221,7 +222,7 @@ def _input_columns(cfg: LabelFileConfig) -> list[str]:
 
 def _write_failure(output: Path, err: OSError) -> str:
     where = err.filename or output
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    if is_disk_full(err):
         return (f"no space left while writing {where}; free some space on that disk and run the "
                 "same command again: it continues after the last committed chunk")
     return f"cannot write {where} ({err.strerror}); choose an --output in a folder you can write"
@@ -239,7 +240,7 @@ def _label_rows(classifier, cfg: LabelFileConfig, parts: Path, summary: LabelSum
     progress = _Progress(count_rows(source), start)
     utf8 = Utf8Counter()
     columns = _input_columns(cfg)
-    before, bad = 0, _NewBadLines(utf8.bad_lines, done)
+    before, bad = 0, _NewBadLines(utf8.bad_lines, summary.last_bad_line)
     chunks = iter_table(source, columns, cfg.chunk_rows, start=start, strict=cfg.strict, utf8=utf8,
                         text_columns=_text_columns(cfg), column_hint=COLUMN_HINT)
     for frame in chunks:
@@ -267,10 +268,8 @@ def _label_rows(classifier, cfg: LabelFileConfig, parts: Path, summary: LabelSum
 class _NewBadLines:
     """The malformed lines met since the last chunk, without those a resumed job counted."""
 
-    def __init__(self, found: list[int], done: list[Path]):
-        self.found, self.seen = found, 0
-        metas = [json.loads((part / "meta.json").read_text()) for part in done[-1:]]
-        self.last = metas[0].get("last_bad_line", 0) if metas else 0
+    def __init__(self, found: list[int], last_counted: int):
+        self.found, self.seen, self.last = found, 0, last_counted
 
     def take(self) -> tuple[list[int], int, int]:
         new = [n for n in self.found[self.seen:] if n > self.last]

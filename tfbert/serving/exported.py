@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfbert.base.errors import ExportError
+from tfbert.base.errors import ExportError, first_line
 from tfbert.config import PredictConfig
 from tfbert.prediction import Prediction, check_pairs, to_predictions
 
@@ -92,6 +92,5 @@ def _load(path: Path):
     try:
         return tf.saved_model.load(str(path))
     except Exception as err:  # noqa: BLE001 (protobuf, checkpoint and op errors alike)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ExportError(f"{path} cannot be loaded as a SavedModel ({first[:200]}); export the "
+        raise ExportError(f"{path} cannot be loaded as a SavedModel ({first_line(err)}); export the "
                           "run again (scripts/export.py --run ...)") from err
