@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tfbert.base.errors import DataError
-from tfbert.targets import detect_task, multilabel_targets, regression_targets
+from tfbert.tasks.targets import detect_task, multilabel_targets, regression_targets
 
 
 @pytest.mark.parametrize("labels, separator, task", [

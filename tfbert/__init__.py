@@ -2,7 +2,8 @@
 
 The training spine sits here: config -> tables/sources/labels -> data -> features -> model ->
 train (fit + callbacks) -> evaluate -> predict. Around it, one subpackage per system, imports
-running one way: cli -> labelling -> serving -> the spine -> tokenizers and scoring -> base.
+running one way: cli -> labelling -> serving -> the spine -> tasks -> tokenizers and scoring ->
+base.
 """
 
 import os

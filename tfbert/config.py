@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.base.files import write_json_atomic
+from tfbert.tasks.kinds import (
+    ALL_MONITORS,
+    LOWER_IS_BETTER,
+    MULTI_LABEL,
+    REGRESSION,
+    TASKS,
+    monitor_for,
+)
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 TRUNCATIONS = ("head", "tail", "head+tail")  # of one text
 PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")  # of a pair ("head": longest_first)
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
-MONITOR_METRICS = ("val_accuracy", "val_f1", "val_precision", "val_recall", "val_loss")
+MONITOR_METRICS = ("auto", *ALL_MONITORS)  # auto: the task's default (tasks/kinds.py)
+CLASS_WEIGHTS = ("none", "auto")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
 TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # labelled data, to train on
@@ -48,6 +57,10 @@ class DataConfig:
     (empty texts, missing labels) and invalid UTF-8 into errors instead of warnings. With a
     `text_pair_column` every example is a pair of texts (premise and hypothesis, question and
     answer), and `truncation` says which of the two loses tokens ("head" = "longest_first").
+
+    `task` is the problem type ("auto" decides from the labels; a run saves what it chose).
+    Multi-label sets come from a list column, a `label_separator`-delimited string, or several
+    0/1 `label_columns`; a regression target is standardised for training when `standardise`.
     """
 
     sources: tuple[str, ...] = (DEFAULT_DATA,)
@@ -63,6 +76,10 @@ class DataConfig:
     head_tokens: int | None = None
     strict: bool = False
     seed: int = 42
+    task: str = "auto"
+    label_columns: tuple[str, ...] | None = None
+    label_separator: str | None = None
+    standardise: bool = True
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -71,14 +88,31 @@ class DataConfig:
             raise ValueError("text_column and label_column must be non-empty")
         if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
             raise ValueError(f"label_names must be distinct, got {list(self.label_names)}")
-        if self.label_names is not None and len(self.label_names) < 2:
-            raise ValueError("label_names needs at least two names")
+        self._check_task()
         _check_size("train_size", self.train_size, allow_fraction=False)
         _check_size("val_size", self.val_size, allow_fraction=True)
         _check_size("test_size", self.test_size, allow_fraction=False)
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         self._check_truncation()
+
+    def _check_task(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.label_columns is not None:
+            if len(self.label_columns) < 2 or len(set(self.label_columns)) != len(self.label_columns):
+                raise ValueError("label_columns needs two or more distinct columns of 0/1, got "
+                                 f"{list(self.label_columns)}")
+            if self.task not in ("auto", MULTI_LABEL):
+                raise ValueError(f"several label columns make a multi-label task, not {self.task}")
+        if self.label_separator is not None and (not self.label_separator
+                                                 or self.task not in ("auto", MULTI_LABEL)):
+            raise ValueError("label_separator must be non-empty and splits multi-label sets only")
+        if self.task == REGRESSION and self.label_names is not None:
+            raise ValueError("label_names name classes or labels; a regression target has none")
+        least = 1 if self.task == MULTI_LABEL else 2
+        if self.label_names is not None and len(self.label_names) < least:
+            raise ValueError(f"label_names needs at least {least} names")
 
     @property
     def is_pair(self) -> bool:
@@ -135,7 +169,7 @@ class TrainConfig:
     learning_rate: float = 1e-4  # for the default small encoder; see docs/results.md
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    monitor: str = "val_f1"
+    monitor: str = "auto"
     early_stopping_patience: int | None = 2
     bucketing: bool = True
     pad_multiple: int = 16
@@ -144,9 +178,12 @@ class TrainConfig:
     deterministic: bool = False
     strategy: str = "auto"
     calibrate: bool = False
+    class_weights: str = "none"
     seed: int = 42
 
     def __post_init__(self) -> None:
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weights must be one of {CLASS_WEIGHTS}, got {self.class_weights!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
@@ -171,7 +208,7 @@ class TrainConfig:
 
     @property
     def monitor_mode(self) -> str:
-        return "min" if self.monitor == "val_loss" else "max"
+        return "min" if self.monitor in LOWER_IS_BETTER else "max"
 
 
 @dataclass(frozen=True)
@@ -213,6 +250,10 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if self.data.task != "auto":  # an `auto` task is checked once the data has decided it
+            monitor_for(self.data.task, self.train.monitor)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

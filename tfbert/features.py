@@ -19,7 +19,8 @@ from tfbert.tokenizers.truncation import head_budget, keep_head_and_tail, pair_l
 
 @dataclass(frozen=True)
 class TokenizedSplit:
-    """Token ids of one split, stored ragged: `values[offsets[i]:offsets[i+1]]` per key."""
+    """Token ids of one split, stored ragged: `values[offsets[i]:offsets[i+1]]` per key, and
+    its labels (`features.label_array`)."""
 
     columns: dict[str, tuple[np.ndarray, np.ndarray]]
     labels: np.ndarray
@@ -128,7 +129,16 @@ def tokenize_frame(
         lists = table.column(key).combine_chunks()
         columns[key] = (lists.flatten().to_numpy().astype(np.int32),
                         lists.offsets.to_numpy().astype(np.int64))
-    return TokenizedSplit(columns=columns, labels=np.asarray(frame["label"], dtype=np.int32))
+    return TokenizedSplit(columns=columns, labels=label_array(frame["label"]))
+
+
+def label_array(labels: pd.Series) -> np.ndarray:
+    """Class ids as int32; numbers (regression) as float32; label sets as float32 `[n, labels]`."""
+    if len(labels) and isinstance(labels.iloc[0], np.ndarray):
+        return np.stack(labels.to_list()).astype(np.float32)
+    if pd.api.types.is_float_dtype(labels):
+        return np.asarray(labels, dtype=np.float32)
+    return np.asarray(labels, dtype=np.int32)
 
 
 def plan_batches(
@@ -190,7 +200,7 @@ def make_dataset(
     batches = tf.RaggedTensor.from_row_lengths(flat, sizes)
     columns = {key: tf.RaggedTensor.from_row_splits(values, offsets)
                for key, (values, offsets) in split.columns.items()}
-    labels = tf.constant(split.labels, tf.int32)
+    labels = tf.constant(split.labels)  # int32 ids, float32 targets or float32 label rows
     multiple = pad_multiple if bucketing else 1
 
     def gather(indices: tf.Tensor):

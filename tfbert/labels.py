@@ -9,17 +9,26 @@ import numpy as np
 import pandas as pd
 
 from tfbert.base.errors import DataError
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 
 @dataclass(frozen=True)
 class LabelSet:
-    """The classes, in id order: `names[i]` is the label of id `i`."""
+    """The head's outputs, in id order: `names[i]` is the class (or label) of output `i`.
+
+    A multi-label task names its labels; a regression has one output named after its target.
+    """
 
     names: tuple[str, ...]
+    task: str = SINGLE_LABEL
 
     def __post_init__(self) -> None:
-        if len(self.names) < 2:
+        if self.task == SINGLE_LABEL and len(self.names) < 2:
             raise DataError(f"only one class found ({list(self.names)}); a classifier needs two or more")
+        if self.task == MULTI_LABEL and not self.names:
+            raise DataError("no label found in any label set of the train split")
+        if self.task == REGRESSION and len(self.names) != 1:
+            raise DataError(f"a regression has one target, got {list(self.names)}")
 
     @property
     def id2label(self) -> dict[int, str]:

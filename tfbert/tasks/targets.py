@@ -2,9 +2,10 @@
 
 `detect_task` is what `--task auto` decides, with the reason it logs: lists or delimited
 label strings (or several 0/1 columns) make a multi-label task, numbers that are not all
-whole make a regression, anything else stays single-label, so existing data behaves as
-before. A bad label is never a crash: each reader returns its usable rows and counts, by
-reason, the rows it could not use; the caller skips them or, under `--strict`, refuses.
+whole (at least 95 % of the labels being numbers) make a regression, anything else stays
+single-label, so existing data behaves as before. A bad label is never a crash: each reader
+returns its usable rows and counts, by reason, the rows it could not use; the caller skips
+them or, under `--strict`, refuses.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import pandas as pd
 
 from tfbert.base.errors import DataError
 
-TASKS = ("auto", "single-label", "multi-label", "regression")
+# `auto` reads a column as a regression target when at least this share of its labels are
+# numbers (some not whole): a few typos in a score column are bad labels, not classes.
+NUMERIC_SHARE = 0.95
 TRUE_VALUES, FALSE_VALUES = {"1", "true", "yes"}, {"0", "false", "no"}
 
 
@@ -58,12 +61,25 @@ def detect_task(labels: pd.Series, separator: str | None = None,
     if separator and any(isinstance(v, str) and separator in v for v in present):
         return TaskChoice("multi-label", f"labels hold the separator {separator!r}")
     numbers = [_number(v) for v in present]
-    if present and all(n is not None for n in numbers):
-        fractions = [v for v, n in zip(present, numbers, strict=True) if not float(n).is_integer()]
+    found = [(v, n) for v, n in zip(present, numbers, strict=True) if n is not None]
+    if present and len(found) >= NUMERIC_SHARE * len(present):
+        fractions = [v for v, n in found if not float(n).is_integer()]
         if fractions:
+            odd = len(present) - len(found)
             return TaskChoice("regression", f"the labels are numbers, {len(fractions)} not whole "
-                                            f"(e.g. {fractions[0]!r})")
+                                            f"(e.g. {fractions[0]!r})"
+                                            + (f"; {odd} that are not numbers are set aside"
+                                               if odd else ""))
     return TaskChoice("single-label", "one class per text")
+
+
+def choose_task(asked: str, labels: pd.Series, separator: str | None,
+                label_columns: Sequence[str] | None) -> TaskChoice:
+    """The task asked for, or (`auto`) the one `detect_task` reads off the training labels."""
+    if asked != "auto":
+        return TaskChoice(asked, "as asked")
+    choice = detect_task(labels, separator, label_columns or ())
+    return TaskChoice(choice.task, f"auto: {choice.reason}")
 
 
 def regression_targets(labels: pd.Series) -> Targets:
@@ -83,8 +99,12 @@ def regression_targets(labels: pd.Series) -> Targets:
 
 
 def multilabel_targets(labels: pd.Series | pd.DataFrame, separator: str | None = None,
-                       names: Sequence[str] | None = None) -> Targets:
+                       names: Sequence[str] | None = None,
+                       names_from: str = "--label-names") -> Targets:
     """Label sets from lists, delimited strings, or (a frame) one 0/1 column per label.
+
+    `names` fixes the labels and their order (`names_from` says where they came from, for the
+    message about a label outside them); without it, the labels found, sorted.
 
     Raises:
         DataError: a label outside `names`, or a 0/1 column holding something else.
@@ -96,7 +116,7 @@ def multilabel_targets(labels: pd.Series | pd.DataFrame, separator: str | None =
     order = tuple(names) if names is not None else tuple(found)
     unknown = sorted(set(found) - set(order))
     if unknown:
-        raise DataError(f"labels outside --label-names ({', '.join(order)}): "
+        raise DataError(f"labels outside {names_from} ({', '.join(order)}): "
                         f"{', '.join(map(repr, unknown[:5]))}")
     column = {name: j for j, name in enumerate(order)}
     usable = np.array([s is not None for s in sets], bool)
