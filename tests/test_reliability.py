@@ -117,7 +117,7 @@ def test_deterministic_runs_repeat_exactly(tiny_model_dir, toy_data_dir, tmp_pat
 def test_nan_loss_stops_with_a_message_and_keeps_the_best_checkpoint(
         tiny_model_dir, toy_data_dir, tmp_path, monkeypatch):
     from tfbert import train
-    from tfbert.model import Float32Crossentropy
+    from tfbert.tasks.losses import Float32Crossentropy
 
     calls = tf.Variable(0, dtype=tf.int64)
     original = Float32Crossentropy.call

@@ -12,10 +12,12 @@ import tensorflow as tf
 from tfbert.base.files import read_json, write_json_atomic
 from tfbert.base.keras import keras
 from tfbert.config import TrainConfig
-from tfbert.evaluate import evaluate_logits
 from tfbert.predict import make_logits_fn, predict_logits
 from tfbert.run_folder import RunFolder
 from tfbert.scoring.metrics import COLLAPSE_ADVICE, detect_collapse
+from tfbert.tasks.evaluation import epoch_logs, split_metrics
+from tfbert.tasks.head import TaskHead
+from tfbert.tasks.kinds import SINGLE_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +25,16 @@ log = logging.getLogger(__name__)
 class ValidationMetrics(keras.callbacks.Callback):
     """Evaluates the validation split at each epoch end with scikit-learn metrics.
 
-    Adds `val_loss`, `val_accuracy`, `val_f1`, `val_precision` and `val_recall` to the epoch
-    logs, so the callbacks after it (checkpoint, early stopping, CSV, TensorBoard, progress
-    bar) all see them. Warns loudly when predictions collapse onto one class.
+    Adds the task's `val_*` metrics (`tasks.kinds.MONITORS`: accuracy and F1 for classes,
+    micro/macro-F1 and mAP for label sets, RMSE, MAE and correlations for a number) to the
+    epoch logs, so the callbacks after it (checkpoint, early stopping, CSV, TensorBoard,
+    progress bar) all see them. Warns loudly when predictions collapse onto one class.
     """
 
-    def __init__(self, dataset: tf.data.Dataset, label_names: tuple[str, ...]):
+    def __init__(self, dataset: tf.data.Dataset, head: TaskHead):
         super().__init__()
         self.dataset = dataset
-        self.label_names = label_names
+        self.head = head
         self.collapse_warnings: list[str] = []
         self._logits_fn = None
 
@@ -42,11 +45,12 @@ class ValidationMetrics(keras.callbacks.Callback):
         if not _finite_loss(logs):  # diverged: no metrics, so no checkpoint of broken weights
             return
         logits, labels = predict_logits(self.model, self.dataset, self._logits_fn)
-        metrics = evaluate_logits(logits, labels, self.label_names)
+        metrics = split_metrics(self.head, logits, labels)
         if logs is not None:
-            for key in ("loss", "accuracy", "f1", "precision", "recall"):
-                logs[f"val_{key}"] = metrics[key]
-        problem = detect_collapse(labels, logits.argmax(axis=-1), len(self.label_names))
+            logs.update(epoch_logs(self.head.task, metrics))
+        if self.head.task != SINGLE_LABEL:
+            return
+        problem = detect_collapse(labels, logits.argmax(axis=-1), len(self.head.names))
         if problem:
             message = f"epoch {epoch + 1}: predictions collapsed: {problem}; {COLLAPSE_ADVICE}"
             self.collapse_warnings.append(message)
@@ -178,7 +182,7 @@ class TrainingProgress(keras.callbacks.Callback):
 def build_callbacks(
     cfg: TrainConfig,
     validation: tf.data.Dataset,
-    label_names: tuple[str, ...],
+    head: TaskHead,
     folder: RunFolder,
     steps_per_epoch: int,
     resuming: bool,
@@ -186,7 +190,7 @@ def build_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Validation metrics first, then everything that reads them; resume state last."""
     folder.best_weights.parent.mkdir(parents=True, exist_ok=True)
-    metrics = ValidationMetrics(validation, label_names)
+    metrics = ValidationMetrics(validation, head)
     checkpoint = AtomicCheckpoint(
         str(folder.best_weights), monitor=cfg.monitor, mode=cfg.monitor_mode,
         save_best_only=True, save_weights_only=True, verbose=1,

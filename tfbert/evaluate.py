@@ -1,4 +1,4 @@
-"""Evaluation: metrics of a split from its logits, the printed table, and `scripts/evaluate.py`."""
+"""Evaluation of a finished run on any labelled data: `scripts/evaluate.py`."""
 
 from __future__ import annotations
 
@@ -11,53 +11,51 @@ import numpy as np
 from tfbert.base.files import read_json, write_json_atomic
 from tfbert.data import DataError, LabelSet, load_eval_split
 from tfbert.predict import Classifier
-from tfbert.scoring.metrics import compute_metrics, cross_entropy
-from tfbert.scoring.report import shown_texts, write_report
+from tfbert.scoring.report import shown_texts
+from tfbert.tasks.evaluation import format_metrics, split_metrics
+from tfbert.tasks.head import sigmoid
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION
+
+__all__ = ["evaluate_run", "format_metrics"]
 
 log = logging.getLogger(__name__)
 
 
-def evaluate_logits(logits: np.ndarray, labels: np.ndarray, label_names) -> dict:
-    """Metrics for one split, plus its mean loss."""
-    metrics = compute_metrics(labels, logits.argmax(axis=-1), label_names)
-    metrics["loss"] = cross_entropy(labels, logits)
-    return metrics
+def _write_report(folder: Path, title: str, classifier: Classifier, metrics: dict,
+                  logits: np.ndarray, labels: np.ndarray, texts: list[str],
+                  temperature: float | None) -> None:
+    from tfbert.scoring import report, task_report
 
-
-def format_metrics(metrics: dict, title: str) -> str:
-    """A small plain-text table: headline figures, per-class scores, confusion matrix."""
-    names = list(metrics["per_class"])
-    width = max(10, *(len(n) for n in names))
-    lines = [
-        f"{title}: {metrics['n_examples']} examples",
-        f"  accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['f1']:.4f}   "
-        f"precision {metrics['precision']:.4f}   recall {metrics['recall']:.4f}",
-        f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
-    ]
-    for name, row in metrics["per_class"].items():
-        lines.append(f"  {name:<{width}} {row['precision']:>9.4f} {row['recall']:>9.4f} "
-                     f"{row['f1']:>9.4f} {row['support']:>8d}")
-    lines.append("  confusion matrix (rows: true, columns: predicted)")
-    lines.append("  " + " " * width + "".join(f"{n[:9]:>10}" for n in names))
-    for name, row in zip(names, metrics["confusion_matrix"], strict=False):
-        lines.append(f"  {name:<{width}}" + "".join(f"{c:>10d}" for c in row))
-    return "\n".join(lines)
+    head = classifier.head
+    if head.task == REGRESSION:
+        task_report.write_regression_report(folder, title, metrics, labels, head.scores(logits),
+                                            texts)
+    elif head.task == MULTI_LABEL:
+        task_report.write_multilabel_report(folder, title, metrics, labels, sigmoid(logits),
+                                            head.thresholds, head.names, texts)
+    else:
+        report.write_report(folder, title, metrics, logits, labels, texts, head.names,
+                            temperature=temperature)
 
 
 def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 64) -> dict:
     """Evaluates a finished run on any data, records it in `metrics.json` and writes a report.
 
-    The report (report.md and plots) goes to `<run>/evaluations/<data>-<split>/`.
+    Labels are read as the run's task reads them (`data_cfg` gives the label column(s) and
+    separator). The report (report.md and plots) goes to `<run>/evaluations/<data>-<split>/`.
     """
     classifier = Classifier.from_run(run_dir, batch_size=batch_size)
-    frame = load_eval_split(data_cfg, LabelSet(classifier.label_names), split)
+    labels = LabelSet(classifier.label_names, classifier.task)
+    frame = load_eval_split(data_cfg, labels, split)
     pairs = list(frame["text_pair"]) if "text_pair" in frame.columns else None
     if (pairs is not None) != classifier.is_pair:
         raise DataError(f"the run classifies {'pairs of texts' if classifier.is_pair else 'one text'}"
                         f" but the data gives {'pairs' if pairs is not None else 'one text'} "
                         "per row; name the text column(s) with --text-column (a,b for pairs)")
     logits = classifier.predict_logits(list(frame["text"]), pairs)
-    metrics = evaluate_logits(logits, frame["label"].to_numpy(), classifier.label_names)
+    targets = np.stack(frame["label"].to_list()) if classifier.task == MULTI_LABEL \
+        else frame["label"].to_numpy()
+    metrics = split_metrics(classifier.head, logits, targets)
     metrics_path = Path(run_dir) / "metrics.json"
     recorded = read_json(metrics_path) if metrics_path.exists() else {}
     key = f"{' '.join(data_cfg.sources)}:{split or 'default'}"
@@ -65,7 +63,6 @@ def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 
     write_json_atomic(metrics_path, recorded)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-")[-80:]
     temperature = recorded.get("calibration", {}).get("temperature")
-    write_report(Path(run_dir) / "evaluations" / slug, f"Evaluation on {key}", metrics, logits,
-                 frame["label"].to_numpy(), shown_texts(frame), classifier.label_names,
-                 temperature=temperature)
+    _write_report(Path(run_dir) / "evaluations" / slug, f"Evaluation on {key}", classifier,
+                  metrics, logits, targets, shown_texts(frame), temperature)
     return metrics

@@ -1,4 +1,4 @@
-"""The classifier: tokenizer and `TFAutoModelForSequenceClassification`, precision, optimizer, loss."""
+"""The classifier: tokenizer and `TFAutoModelForSequenceClassification`, precision, optimizer, compile."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from tfbert.base.keras import keras
 from tfbert.config import TrainConfig
 from tfbert.data import LabelSet
 from tfbert.dropout import use_counter_dropout
+from tfbert.tasks.kinds import PROBLEM_TYPES
+from tfbert.tasks.losses import Float32Crossentropy
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,8 @@ def build_model(name_or_path: str, labels: LabelSet | None = None):
 
     A folder holding only PyTorch `model.safetensors` loads without PyTorch: transformers
     4.53 converts those weights to TensorFlow itself. With `labels=None` the checkpoint's own
-    head and label names are kept (reloading a fine-tuned run).
+    head and label names are kept (reloading a fine-tuned run). The head has one output per
+    class or label (one for a regression), and `config.problem_type` records the task.
     """
     from transformers import TFAutoModelForSequenceClassification
 
@@ -106,7 +109,8 @@ def build_model(name_or_path: str, labels: LabelSet | None = None):
     kwargs = {}
     if labels is not None:
         kwargs = {"num_labels": len(labels), "id2label": labels.id2label,
-                  "label2id": labels.label2id}
+                  "label2id": labels.label2id, "problem_type": PROBLEM_TYPES[labels.task],
+                  "ignore_mismatched_sizes": True}  # a fine-tuned start may have another head
     try:
         return TFAutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as err:
@@ -163,34 +167,21 @@ def build_optimizer(cfg: TrainConfig, total_steps: int):
     return optimizer
 
 
-class Float32Crossentropy(keras.losses.Loss):
-    """Sparse cross-entropy from logits computed in float32, whatever the logits' dtype.
-
-    Under mixed precision the classifier emits float16/bfloat16 logits; the loss would lose
-    precision (or overflow) if computed in that type.
-    """
-
-    def __init__(self, name: str = "sparse_categorical_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        return keras.losses.sparse_categorical_crossentropy(
-            tf.cast(y_true, tf.int32), tf.cast(y_pred, tf.float32), from_logits=True
-        )
-
-
 def compile_model(model, optimizer, jit_compile: bool = False, seed: int = 0,
-                  counter_dropout: bool = True) -> None:
-    """Float32 loss from logits and a running accuracy for the progress bar; XLA on request.
+                  counter_dropout: bool = True, loss=None) -> None:
+    """The task's float32 loss from logits (default: single-label cross-entropy, with a running
+    accuracy for the progress bar); XLA on request.
 
     Also switches the model's dropout to `CounterDropout` (same rate and scaling, far cheaper
     random bits), with masks keyed by `seed` and the optimizer's step count; `counter_dropout=
     False` keeps Keras' own (for comparisons).
     """
+    loss = loss or Float32Crossentropy()
+    single_label = isinstance(loss, Float32Crossentropy)
     model.compile(
         optimizer=optimizer,
-        loss=Float32Crossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")] if single_label else [],
         jit_compile=jit_compile,
     )
     if counter_dropout:

@@ -4,6 +4,7 @@ Layout of `<output_dir>/<run_name>/`:
     config.json, tf_model.h5, tokenizer files   the fine-tuned model (`from_pretrained(run_dir)`)
     run_config.json                             the resolved RunConfig, to repeat the run
     labels.json                                 id2label as written by training
+    head.json                                   the task, its outputs, standardisation, thresholds
     history.csv                                 one row per epoch (loss, val metrics, lr)
     metrics.json                                validation and test metrics
     checkpoints/                                the best weights seen so far
@@ -37,6 +38,10 @@ class RunFolder:
     @property
     def labels(self) -> Path:
         return self.path / "labels.json"
+
+    @property
+    def head(self) -> Path:
+        return self.path / "head.json"
 
     @property
     def history(self) -> Path:
@@ -87,6 +92,13 @@ class RunFolder:
         except (ValueError, TypeError, OSError) as err:
             raise RunFolderError(f"{self.run_config} cannot be read ({err}); it is not a run "
                                  "config written by train.py") from err
+
+    def task_head(self, names: tuple[str, ...]):
+        """The trained head (`tasks.head.TaskHead`); a run from before problem types, with no
+        head.json, is single-label over `names`."""
+        from tfbert.tasks.head import TaskHead, single_label_head
+
+        return TaskHead.load(self.head) if self.head.exists() else single_label_head(names)
 
     def temperature(self) -> float:
         """The probability temperature `--calibrate` fitted on validation; 1.0 without one."""

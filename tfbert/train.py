@@ -17,9 +17,8 @@ from tfbert.base.files import write_json_atomic, write_text_atomic
 from tfbert.base.keras import keras
 from tfbert.callbacks import StopOnNaN, ValidationMetrics, build_callbacks, resume_position
 from tfbert.config import RunConfig
-from tfbert.data import DataError, LabelSet, Splits, load_splits
+from tfbert.data import DataError, Splits, load_splits
 from tfbert.distribute import build_strategy, describe, is_chief
-from tfbert.evaluate import evaluate_logits, format_metrics
 from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
 from tfbert.model import (
     build_model,
@@ -31,9 +30,13 @@ from tfbert.model import (
     precision_policy,
     resolve_precision,
 )
-from tfbert.predict import make_logits_fn, predict_logits
 from tfbert.run_folder import RunFolder, default_run_name, prepare_run_folder
+from tfbert.run_report import as_trained, evaluate_splits, task_head, write_run_report
 from tfbert.scoring.report import shown_texts
+from tfbert.tasks.evaluation import format_metrics
+from tfbert.tasks.head import TaskHead
+from tfbert.tasks.kinds import monitor_for
+from tfbert.tasks.losses import build_loss
 
 log = logging.getLogger(__name__)
 
@@ -87,42 +90,7 @@ def _check_max_length(model, max_length: int) -> None:
                         f"use --max-length {limit} or less")
 
 
-def _evaluate_splits(model, datasets: dict, splits: Splits) -> tuple[dict, dict]:
-    """Metrics per split, and the raw (logits, labels) each was computed from."""
-    logits_fn = make_logits_fn(model)
-    metrics, raw = {}, {}
-    for name, dataset in datasets.items():
-        title = f"Evaluating the {name} split ({len(getattr(splits, name))} texts)"
-        logits, labels = predict_logits(model, dataset, logits_fn, progress=title)
-        metrics[name] = evaluate_logits(logits, labels, splits.labels.names)
-        raw[name] = (logits, labels)
-    return metrics, raw
-
-
-def _write_report(folder: RunFolder, metrics: dict, raw: dict, test_texts: list[str],
-                  names: tuple[str, ...], history: dict, calibrate_probabilities: bool) -> None:
-    """Fits a temperature on validation if asked, then writes report.md for the test split."""
-    from tfbert.scoring.calibration import calibrate, expected_calibration_error
-    from tfbert.scoring.metrics import softmax
-    from tfbert.scoring.report import write_report
-
-    temperature = None
-    if calibrate_probabilities:
-        calibration = calibrate(*raw["validation"])
-        temperature = calibration["temperature"]
-        logits, labels = raw["test"]
-        calibration["test_ece_before"] = expected_calibration_error(softmax(logits), labels)
-        calibration["test_ece_after"] = expected_calibration_error(softmax(logits / temperature),
-                                                                   labels)
-        metrics["calibration"] = calibration
-        log.info("calibration: temperature %.3f, test ECE %.4f -> %.4f", temperature,
-                 calibration["test_ece_before"], calibration["test_ece_after"])
-    path = write_report(folder.path, "Test set report", metrics["test"], *raw["test"],
-                        test_texts, names, history, temperature)
-    log.info("report: %s", path)
-
-
-def _open_run_folder(cfg: RunConfig, chief: bool, labels: LabelSet) -> tuple[RunFolder, bool]:
+def _open_run_folder(cfg: RunConfig, chief: bool, head: TaskHead) -> tuple[RunFolder, bool]:
     """The chief's real run folder; other workers get a scratch folder sharing its backup."""
     real = RunFolder(Path(cfg.output.output_dir) / cfg.output.run_name)
     if not chief:
@@ -132,7 +100,8 @@ def _open_run_folder(cfg: RunConfig, chief: bool, labels: LabelSet) -> tuple[Run
     folder, resuming = prepare_run_folder(cfg.output.output_dir, cfg.output.run_name, cfg,
                                           cfg.output.overwrite)
     cfg.save(folder.run_config)
-    write_json_atomic(folder.labels, labels.id2label)
+    write_json_atomic(folder.labels, dict(enumerate(head.names)))
+    head.save(folder.head)  # tuned thresholds replace it at the end
     return folder, resuming
 
 
@@ -182,10 +151,11 @@ def _fit(model, train_split, pad_id: int, callbacks: list, cfg: RunConfig, folde
         )
 
 
-def _save(folder: RunFolder, model, tokenizer, metrics: dict, raw: dict, test_texts: list[str],
-          names: tuple[str, ...], history: dict, calibrate_probabilities: bool) -> None:
-    """The chief's last phase: report, model in save_pretrained form, then metrics.json."""
-    _write_report(folder, metrics, raw, test_texts, names, history, calibrate_probabilities)
+def _save(folder: RunFolder, model, tokenizer, head: TaskHead, metrics: dict, raw: dict,
+          test_texts: list[str], history: dict, calibrate: bool) -> None:
+    """The chief's last phase: report, head, model in save_pretrained form, then metrics.json."""
+    write_run_report(folder, head, metrics, raw, test_texts, history, calibrate)
+    head.save(folder.head)
     model.save_pretrained(str(folder.path))
     tokenizer.save_pretrained(str(folder.path))
     write_json_atomic(folder.metrics, metrics)  # written last: marks the run complete
@@ -194,15 +164,27 @@ def _save(folder: RunFolder, model, tokenizer, metrics: dict, raw: dict, test_te
         print(format_metrics(metrics[name], name))
 
 
+def _read_data(cfg: RunConfig) -> tuple[RunConfig, Splits, TaskHead]:
+    """The splits, the head they call for, and `cfg` with what the data decided: the text
+    columns found, the task, and the task's default monitor."""
+    splits = load_splits(cfg.data)
+    try:
+        monitor = monitor_for(splits.labels.task, cfg.train.monitor)
+    except ValueError as err:
+        raise DataError(str(err)) from err
+    cfg = dataclasses.replace(cfg, data=splits.config,
+                              train=dataclasses.replace(cfg.train, monitor=monitor))
+    head = task_head(splits)
+    kind = "text pairs" if cfg.data.is_pair else "texts"
+    log.info("data: %s %s, %s outputs %s", kind, splits.sizes(), head.task, list(head.names))
+    return cfg, splits, head
+
+
 def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
                start: float) -> RunResult:
     """Phases 1-6 of `run`, under the run's precision policy and distribution strategy."""
     # 1. Data: read, clean and split before touching the run folder, so bad data leaves nothing.
-    splits = load_splits(cfg.data)
-    cfg = dataclasses.replace(cfg, data=splits.config)  # with the text columns found
-    kind = "text pairs" if cfg.data.is_pair else "texts"
-    log.info("data: %s %s, %d classes %s", kind, splits.sizes(), len(splits.labels),
-             list(splits.labels.names))
+    cfg, splits, head = _read_data(cfg)
 
     # 2. Model and tokenizer.
     tokenizer = load_tokenizer(cfg.model.name_or_path)
@@ -212,24 +194,28 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
     _check_max_length(model, cfg.data.max_length)
     log.info("model: %s (%s; %s)", cfg.model.name_or_path, cfg.model.precision,
              cfg.model.precision_reason)
-    folder, resuming = _open_run_folder(cfg, chief, splits.labels)
+    folder, resuming = _open_run_folder(cfg, chief, head)
     log.info("run folder: %s%s", folder.path, " (resuming)" if resuming else "")
     global_batch = cfg.train.batch_size * strategy.num_replicas_in_sync
     log.info("distribution: %s", describe(strategy, cfg.train.batch_size))
 
     # 3. Tokenize once; tf.data pipelines padded per batch (within length buckets by default).
     tokenized, eval_ds, eval_order = _tokenize_splits(splits, tokenizer, cfg)
+    trained = as_trained(head, tokenized["train"].labels)  # evaluation keeps raw targets
+    tokenized["train"] = dataclasses.replace(tokenized["train"], labels=trained)
 
     # 4. Optimizer (AdamW, warm-up + linear decay over every step) and compile.
     steps = steps_per_epoch(tokenized["train"], global_batch, cfg.train.bucketing,
                             cfg.train.pad_multiple)
+    loss = build_loss(head.task, tokenized["train"].labels, head.num_outputs,
+                      cfg.train.class_weights == "auto")
     with strategy.scope():  # the schedule counts global steps
         compile_model(model, build_optimizer(cfg.train, steps * cfg.train.epochs),
-                      jit_compile=cfg.train.jit_compile, seed=cfg.train.seed)
+                      jit_compile=cfg.train.jit_compile, seed=cfg.train.seed, loss=loss)
 
     # 5. Fit, with validation metrics, checkpoints and backups in the callbacks.
-    callbacks = build_callbacks(cfg.train, eval_ds["validation"], splits.labels.names,
-                                folder, steps, resuming, chief)
+    callbacks = build_callbacks(cfg.train, eval_ds["validation"], head, folder, steps, resuming,
+                                chief)
     _fit(model, tokenized["train"], tokenizer.pad_token_id or 0, callbacks, cfg, folder, resuming,
          steps, global_batch)
 
@@ -240,14 +226,14 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
         model = build_model(cfg.model.name_or_path, splits.labels)
         model.load_weights(str(folder.best_weights))
     history = _read_history(folder.history)
-    metrics, raw = _evaluate_splits(model, eval_ds, splits)
+    head, metrics, raw = evaluate_splits(model, eval_ds, head, splits.sizes())
     metrics.update(collapse_warnings=_find(callbacks, ValidationMetrics).collapse_warnings,
                    train_examples=len(tokenized["train"]), epochs_run=len(history.get("loss", [])),
                    replicas=strategy.num_replicas_in_sync,
                    seconds_this_process=round(time.monotonic() - start, 1))
     if chief:
         test_texts = [shown_texts(splits.test)[i] for i in eval_order["test"]]
-        _save(folder, model, tokenizer, metrics, raw, test_texts, splits.labels.names, history,
+        _save(folder, model, tokenizer, head, metrics, raw, test_texts, history,
               cfg.train.calibrate)
     else:  # other workers trained in a scratch folder; the chief keeps the results
         shutil.rmtree(folder.path, ignore_errors=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfbert.base.errors import ExitCode, TfbertError
+from tfbert.cli import common
 from tfbert.cli.common import (
     TEXT_COLUMN_HELP,
     add_run_flags,
@@ -31,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default=None, help="default: test, or the only split")
     parser.add_argument("--text-column", type=parse_text_columns, default=None,
                         help=TEXT_COLUMN_HELP + "; default: the columns the run trained on")
-    parser.add_argument("--label-column", default=d.label_column)
+    parser.add_argument("--label-column", default=None,
+                        help="default: the column the run trained on")
+    parser.add_argument("--label-columns", type=common.parse_names, default=None,
+                        help="multi-label 0/1 columns; default: the run's")
+    parser.add_argument("--label-separator", default=None,
+                        help="multi-label sets in one string; default: the run's separator")
     parser.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset size")
     parser.add_argument("--batch-size", type=int, default=TrainConfig().eval_batch_size)
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -50,8 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text, pair = args.text_column or (trained.text_column, trained.text_pair_column)
     try:
         data_cfg = DataConfig(sources=tuple(args.data), text_column=text, text_pair_column=pair,
-                              label_column=args.label_column, test_size=args.test_size,
-                              seed=args.seed)
+                              label_column=args.label_column or trained.label_column,
+                              label_columns=args.label_columns or trained.label_columns,
+                              label_separator=args.label_separator or trained.label_separator,
+                              test_size=args.test_size, seed=args.seed)
     except ValueError as err:
         parser.error(str(err))
 

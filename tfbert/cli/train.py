@@ -17,6 +17,7 @@ from tfbert.cli.common import (
     start,
 )
 from tfbert.config import (
+    CLASS_WEIGHTS,
     MONITOR_METRICS,
     PAIR_TRUNCATIONS,
     PRECISIONS,
@@ -28,6 +29,7 @@ from tfbert.config import (
     RunConfig,
     TrainConfig,
 )
+from tfbert.tasks.kinds import TASKS
 
 log = logging.getLogger("tfbert")
 
@@ -40,9 +42,22 @@ def _add_data_flags(parser: argparse.ArgumentParser, d: DataConfig) -> None:
     data.add_argument("--text-column", type=parse_text_columns, default=d.text_column,
                       help=TEXT_COLUMN_HELP + "; without it, GLUE-style pair columns (sentence1/"
                            "sentence2, premise/hypothesis, question1/question2) are found")
-    data.add_argument("--label-column", default=d.label_column)
+    data.add_argument("--label-column", default=d.label_column,
+                      help="the class, the number (regression) or the label set (multi-label)")
     data.add_argument("--label-names", type=parse_names, default=d.label_names,
-                      help="comma-separated class names in id order, e.g. negative,positive")
+                      help="comma-separated class names in id order, e.g. negative,positive; "
+                           "multi-label: every label, so that any other one is refused")
+    data.add_argument("--task", choices=TASKS, default=d.task,
+                      help="auto: lists or delimited label sets -> multi-label, numbers that are "
+                           "not all whole -> regression, otherwise single-label")
+    data.add_argument("--label-columns", type=parse_names, default=d.label_columns,
+                      help="multi-label: several 0/1 columns, one per label, e.g. toxic,insult")
+    data.add_argument("--label-separator", default=d.label_separator,
+                      help="multi-label: the separator of label sets written as one string, "
+                           "e.g. '|' for action|drama")
+    data.add_argument("--no-standardise", dest="standardise", action="store_false",
+                      default=d.standardise,
+                      help="regression: train on the raw target instead of its z-scores")
     data.add_argument("--train-size", type=int, default=d.train_size, help="stratified subset of train")
     data.add_argument("--val-size", type=parse_size, default=d.val_size,
                       help="validation examples (or fraction of train when carved from it)")
@@ -78,7 +93,12 @@ def _add_training_flags(parser: argparse.ArgumentParser, t: TrainConfig) -> None
     train.add_argument("--weight-decay", type=float, default=t.weight_decay)
     train.add_argument("--warmup-ratio", type=float, default=t.warmup_ratio)
     train.add_argument("--monitor", choices=MONITOR_METRICS, default=t.monitor,
-                       help="metric that picks the best epoch and drives early stopping")
+                       help="metric that picks the best epoch and drives early stopping; auto: "
+                            "val_f1 (single-label), val_micro_f1 (multi-label), val_rmse "
+                            "(regression)")
+    train.add_argument("--class-weights", choices=CLASS_WEIGHTS, default=t.class_weights,
+                       help="auto: weigh rare classes up (multi-label: each label's positives; "
+                            "regression: rare target values)")
     train.add_argument("--early-stopping-patience", type=int, default=t.early_stopping_patience or 0,
                        help="epochs without improvement before stopping; 0 disables")
     train.add_argument("--no-bucketing", dest="bucketing", action="store_false", default=t.bucketing,
@@ -136,7 +156,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             label_names=args.label_names,
             train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
             max_length=args.max_length, truncation=args.truncation,
-            head_tokens=args.head_tokens, strict=args.strict, seed=args.seed,
+            head_tokens=args.head_tokens, strict=args.strict, seed=args.seed, task=args.task,
+            label_columns=args.label_columns, label_separator=args.label_separator,
+            standardise=args.standardise,
         ),
         model=ModelConfig(name_or_path=args.model, precision=args.precision),
         train=TrainConfig(
@@ -147,7 +169,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             bucketing=args.bucketing, pad_multiple=args.pad_multiple,
             jit_compile=args.jit_compile, save_every_steps=args.save_every_steps,
             deterministic=args.deterministic, strategy=args.strategy,
-            calibrate=args.calibrate, seed=args.seed,
+            calibrate=args.calibrate, class_weights=args.class_weights, seed=args.seed,
         ),
         output=OutputConfig(output_dir=args.output_dir, run_name=args.run_name,
                             overwrite=args.overwrite, export=args.export,
