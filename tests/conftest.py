@@ -233,3 +233,53 @@ def run_copy(trained_run, tmp_path) -> Path:
     import shutil
 
     return Path(shutil.copytree(trained_run.run_dir, tmp_path / "run"))
+
+
+def toy_targets(n: int, seed: int = 0) -> pd.DataFrame:
+    """Toy reviews with a number and a label set: `score` (about 4 when positive, 1 when
+    negative) and `tags` (the sentiment, plus "long" for texts of more than six words)."""
+    import numpy as np
+
+    frame = toy_reviews(n, seed)
+    noise = np.random.default_rng(seed).normal(0.0, 0.3, n)
+    frame["score"] = np.where(frame["label"] == "positive", 4.0, 1.0) + noise
+    frame["tags"] = [[label] + (["long"] if len(text.split()) > 6 else [])
+                     for label, text in zip(frame["label"], frame["text"], strict=True)]
+    return frame.drop(columns="label")
+
+
+def write_toy_targets(folder: Path) -> None:
+    """train/validation/test.parquet with `score` and `tags` columns."""
+    for split, n, seed in (("train", 320, 1), ("validation", 40, 2), ("test", 40, 3)):
+        toy_targets(n, seed).to_parquet(folder / f"{split}.parquet")
+
+
+@pytest.fixture(scope="session")
+def toy_targets_dir(tmp_path_factory) -> Path:
+    return built_once(tmp_path_factory, "toy_targets", write_toy_targets)
+
+
+def _train_task(tiny_model_dir: Path, data_dir: Path, folder: Path, name: str, **data) -> None:
+    from tfbert.cli.train import train_and_export
+
+    train_and_export(RunConfig(
+        data=DataConfig(sources=(str(data_dir),), max_length=32, **data),
+        model=ModelConfig(name_or_path=str(tiny_model_dir), precision="float32"),
+        train=TrainConfig(epochs=6, batch_size=16, learning_rate=2e-3, warmup_ratio=0.0,
+                          early_stopping_patience=None),
+        output=OutputConfig(output_dir=str(folder), run_name=name),
+    ))
+
+
+@pytest.fixture(scope="session")
+def regression_run(tiny_model_dir, toy_targets_dir, tmp_path_factory):
+    """The tiny model trained to predict `score` (task found by `auto`), with its export."""
+    return _trained(tmp_path_factory, "regression_run", lambda folder: _train_task(
+        tiny_model_dir, toy_targets_dir, folder, "score", label_column="score"), "score")
+
+
+@pytest.fixture(scope="session")
+def multilabel_run(tiny_model_dir, toy_targets_dir, tmp_path_factory):
+    """The tiny model trained on the `tags` label sets (list column: `auto` says multi-label)."""
+    return _trained(tmp_path_factory, "multilabel_run", lambda folder: _train_task(
+        tiny_model_dir, toy_targets_dir, folder, "tags", label_column="tags"), "tags")

@@ -36,6 +36,7 @@ def stock_serving_report(export_dir: Path, texts: Sequence[str]) -> dict:
     run through a TF1 session (the C++ path TF Serving takes) with transformers blocked."""
     code = f"""
         import json
+        import numpy as np
         import tensorflow as tf
         from tensorflow.core.protobuf import saved_model_pb2
         from tensorflow.python.framework import op_def_registry
@@ -56,10 +57,14 @@ def stock_serving_report(export_dir: Path, texts: Sequence[str]) -> dict:
             sig = meta.signature_def["serving_default"]
             fetch = {{k: v.name for k, v in sig.outputs.items()}}
             out = sess.run(fetch, {{sig.inputs["text"].name: {list(texts)!r}}})
-        print(json.dumps({{"ops": sorted(ops), "missing": missing,
-                          "labels": [s.decode() for s in out["label"]],
-                          "shape": list(out["probabilities"].shape),
-                          "probabilities": out["probabilities"].tolist()}}))
+        def as_text(v):
+            return np.vectorize(bytes.decode, otypes=[object])(v) if v.dtype.kind in "SO" else v
+        plain = {{k: as_text(v).tolist() for k, v in out.items()}}
+        report = {{"ops": sorted(ops), "missing": missing, "outputs": plain}}
+        if "label" in out:  # a single-label export
+            report.update(labels=plain["label"], shape=list(out["probabilities"].shape),
+                          probabilities=plain["probabilities"])
+        print(json.dumps(report))
     """
     done = run_isolated(code)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -15,6 +15,8 @@ from tfbert.model import build_model, load_tokenizer
 from tfbert.prediction import Prediction, check_pairs, to_predictions
 from tfbert.run_folder import open_run_folder
 from tfbert.scoring.metrics import softmax
+from tfbert.tasks.head import TaskHead, sigmoid
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, task_of
 
 
 def make_logits_fn(model):
@@ -56,10 +58,15 @@ def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: st
 
 
 class Classifier:
-    """A fine-tuned model and its tokenizer, ready to label texts (or pairs of texts)."""
+    """A fine-tuned model and its tokenizer, ready to label texts (or pairs of texts).
+
+    `head` says what the outputs mean (class, label set or score); without one, the model
+    config's `problem_type` decides, with no standardisation and thresholds of 0.5.
+    """
 
     def __init__(self, model, tokenizer, data: DataConfig,
-                 batch_size: int = PredictConfig.batch_size, temperature: float = 1.0):
+                 batch_size: int = PredictConfig.batch_size, temperature: float = 1.0,
+                 head: TaskHead | None = None):
         self.model = model
         self.temperature = temperature
         self.tokenizer = tokenizer
@@ -68,6 +75,8 @@ class Classifier:
         self.batch_size = batch_size
         names = model.config.id2label
         self.label_names = tuple(names[i] for i in range(len(names)))
+        self.head = head or TaskHead(task_of(model.config.problem_type), self.label_names)
+        self.task = self.head.task
         self._logits_fn = make_logits_fn(model)
 
     @classmethod
@@ -78,8 +87,11 @@ class Classifier:
         temperature `--calibrate` fitted (if any), so they equal the export's.
         """
         folder = open_run_folder(run_dir)
-        return cls(build_model(str(folder.path)), load_tokenizer(str(folder.path)),
-                   folder.config().data, batch_size, folder.temperature())
+        model = build_model(str(folder.path))
+        names = model.config.id2label
+        head = folder.task_head(tuple(names[i] for i in range(len(names))))
+        return cls(model, load_tokenizer(str(folder.path)), folder.config().data, batch_size,
+                   folder.temperature(), head)
 
     def predict_logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                        on_batch: Callable[[int], None] | None = None) -> np.ndarray:
@@ -108,17 +120,32 @@ class Classifier:
         restored[order] = logits
         return restored
 
-    def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
-                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Class probabilities, shape `[len(texts), num_labels]`.
+    def predict_outputs(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                        on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """What the export serves, `[len(texts), outputs]`: class probabilities (softmax),
+        label probabilities (sigmoid), or a regression's score in the target's unit.
 
         `on_batch(n)` is called after each model batch with its number of texts, so a long call
         can show progress.
         """
-        return softmax(self.predict_logits(texts, text_pairs, on_batch) / self.temperature)
+        logits = self.predict_logits(texts, text_pairs, on_batch)
+        if self.task == REGRESSION:
+            return self.head.scores(logits).astype(np.float32)[:, None]
+        if self.task == MULTI_LABEL:
+            return sigmoid(logits).astype(np.float32)
+        return softmax(logits / self.temperature)
+
+    def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Class (or label) probabilities, shape `[len(texts), num_labels]`."""
+        if self.task == REGRESSION:
+            raise ValueError("a regression model gives scores, not probabilities: use "
+                             "predict_outputs or predict")
+        return self.predict_outputs(texts, text_pairs, on_batch)
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None
                 ) -> list[Prediction]:
-        """Label and per-class probabilities for each text (or pair), in input order."""
-        return to_predictions(texts, self.predict_proba(texts, text_pairs), self.label_names,
+        """Each text's (or pair's) answer, in input order: a class with every class's
+        probability, a label set with each label's, or a score."""
+        return to_predictions(texts, self.predict_outputs(texts, text_pairs), self.head,
                               text_pairs)

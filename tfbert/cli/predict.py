@@ -138,6 +138,17 @@ def _inputs(args: argparse.Namespace, is_pair: bool) -> tuple[list[str], list[st
     return list(args.texts) + texts, given + pairs
 
 
+def _line(prediction) -> str:
+    """One tab-separated line: the answer (class, label set or score), probabilities, text."""
+    shown = prediction.text + ("" if prediction.text_pair is None else f" || {prediction.text_pair}")
+    snippet = shown if len(shown) <= 60 else shown[:57] + "..."
+    if prediction.score is not None:
+        return f"{prediction.score:.4f}\t{snippet}"
+    probs = "  ".join(f"{k}={v:.3f}" for k, v in prediction.probabilities.items())
+    answer = prediction.label if prediction.labels is None else "|".join(prediction.labels) or "(none)"
+    return f"{answer}\t{probs}\t{snippet}"
+
+
 def _label_texts(args: argparse.Namespace) -> int:
     start(args.verbose)
     classifier = load_classifier(args)
@@ -146,14 +157,8 @@ def _label_texts(args: argparse.Namespace) -> int:
         raise DataError(f"{'stdin' if args.file == '-' else args.file}: no texts to label "
                         "(every line is empty)")
     for prediction in classifier.predict(texts, pairs):
-        if args.json:
-            print(json.dumps(prediction.to_dict(), ensure_ascii=False))
-        else:
-            probs = "  ".join(f"{k}={v:.3f}" for k, v in prediction.probabilities.items())
-            shown = prediction.text + ("" if prediction.text_pair is None
-                                       else f" || {prediction.text_pair}")
-            snippet = shown if len(shown) <= 60 else shown[:57] + "..."
-            print(f"{prediction.label}\t{probs}\t{snippet}")
+        print(json.dumps(prediction.to_dict(), ensure_ascii=False) if args.json
+              else _line(prediction))
     return ExitCode.OK
 
 

@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import apache_beam as beam
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import tensorflow as tf
@@ -30,10 +29,11 @@ from apache_beam.transforms.util import SortAndBatchElements
 import tfbert
 from tfbert.base.errors import DataError, ExportError
 from tfbert.config import TEXT_TYPES
-from tfbert.labelling.columns import check_text_columns, output_columns
+from tfbert.labelling.columns import LABEL_SEPARATOR, check_text_columns, output_columns
 from tfbert.labelling.config import BeamPredictConfig
 from tfbert.serving.exported import TEXT_SIGNATURE, no_signature_error, no_variables_error
 from tfbert.tables import Utf8Counter, read_table
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,10 @@ def read_label_names(export_dir: str) -> tuple[str, ...]:
     return read_export(export_dir)[0]
 
 
-def read_export(export_dir: str) -> tuple[tuple[str, ...], bool]:
-    """Class names of an export with a raw-text signature, and whether it reads pairs, read
-    without loading its graph.
+def read_export(export_dir: str) -> tuple[tuple[str, ...], bool, str]:
+    """Class (or label) names of an export with a raw-text signature, whether it reads pairs,
+    and its task, read without loading its graph (an export from before problem types has no
+    `task` variable: single-label).
 
     The launcher checks the export this cheaply, so a wrong path fails before any worker starts.
     """
@@ -71,13 +72,15 @@ def read_export(export_dir: str) -> tuple[tuple[str, ...], bool]:
     try:
         variables = tf.train.load_checkpoint(f"{root}/variables/variables")
         names = tuple(n.decode() for n in variables.get_tensor("label_names/.ATTRIBUTES/VARIABLE_VALUE"))
+        task = (variables.get_tensor("task/.ATTRIBUTES/VARIABLE_VALUE").decode()
+                if variables.has_tensor("task/.ATTRIBUTES/VARIABLE_VALUE") else SINGLE_LABEL)
     except Exception as err:  # damaged, or not a tfbert export
         raise ExportError(f"{export_dir}: cannot read the export ({err})") from err
     inputs = set(signatures[TEXT_SIGNATURE].inputs)
     if inputs not in ({"text"}, {"text", "text_pair"}):
         raise ExportError(f"{export_dir}: serving_default does not take raw text; export a model "
                           "whose tokenizer has an in-graph copy (see the README's serving section)")
-    return names, "text_pair" in inputs
+    return names, "text_pair" in inputs, task
 
 
 def match_inputs(pattern: str) -> list[str]:
@@ -161,12 +164,21 @@ class LoadedExport:
         self._loaded = tf.saved_model.load(export_dir)  # keeps the signature's variables alive
         self._serve = self._loaded.signatures["serving_default"]
 
-    def classify(self, rows: list[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Labels (bytes), label ids and probabilities, one row per text (or pair of texts)."""
+    def classify(self, rows: list[tuple[str, ...]]) -> list[tuple]:
+        """The answer of each text (or pair of texts), as the output columns after the key:
+        (label, label_id, *probabilities), (labels, *probabilities) or (score,)."""
         inputs = {name: tf.constant([row[i] for row in rows], tf.string)
                   for i, name in enumerate(("text", "text_pair")[:len(rows[0])])}
-        out = self._serve(**inputs)
-        return out["label"].numpy(), out["label_id"].numpy(), out["probabilities"].numpy()
+        out = {key: value.numpy() for key, value in self._serve(**inputs).items()}
+        if "score" in out:
+            return [(float(score),) for score in out["score"]]
+        probabilities = [tuple(map(float, row)) for row in out["probabilities"]]
+        if "labels_mask" in out:
+            return [([n.decode() for n, on in zip(names, mask, strict=True) if on], *probs)
+                    for names, mask, probs in zip(out["label_names"], out["labels_mask"],
+                                                  probabilities, strict=True)]
+        return [(label.decode(), int(label_id), *probs) for label, label_id, probs
+                in zip(out["label"], out["label_id"], probabilities, strict=True)]
 
 
 class ExportModelHandler(ModelHandler[tuple, PredictionResult, LoadedExport]):
@@ -185,9 +197,8 @@ class ExportModelHandler(ModelHandler[tuple, PredictionResult, LoadedExport]):
 
     def run_inference(self, batch: Sequence[tuple[str, ...]], model: LoadedExport,
                       inference_args: dict | None = None) -> list[PredictionResult]:
-        labels, label_ids, probabilities = model.classify(list(batch))
-        return [PredictionResult(text, (label.decode(), int(label_id), row))
-                for text, label, label_id, row in zip(batch, labels, label_ids, probabilities, strict=True)]
+        answers = model.classify(list(batch))
+        return [PredictionResult(text, answer) for text, answer in zip(batch, answers, strict=True)]
 
     def get_num_bytes(self, batch: Sequence[tuple[str, ...]]) -> int:
         return sum(len(text.encode()) for texts in batch for text in texts)
@@ -207,23 +218,30 @@ def _text_length(keyed: tuple[tuple, tuple[str, ...]]) -> int:
 def _output_row(keyed: tuple[tuple, PredictionResult], columns: Sequence[str]) -> dict:
     """One output row, its columns named as `predict.py` names them (`output_columns`)."""
     (key, kept), result = keyed
-    label, label_id, probabilities = result.inference
     COUNTERS["labelled"].inc()
-    values = [key, label, label_id, *map(float, probabilities), *kept]
-    return dict(zip(columns, values, strict=True))
+    return dict(zip(columns, [key, *result.inference, *kept], strict=True))
 
 
 def _csv_line(row: dict, columns: Sequence[str]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow([row[c] for c in columns])
+    values = [LABEL_SEPARATOR.join(v) if isinstance(v, list) else v for v in (row[c] for c in columns)]
+    csv.writer(buffer, lineterminator="").writerow(values)
     return buffer.getvalue()
 
 
+def _parquet_types(task: str, label_count: int, kept: int) -> list:
+    """Column types of a parquet output: the key, the task's answer, the kept columns."""
+    answer = {SINGLE_LABEL: [pa.string(), pa.int32(), *[pa.float32()] * label_count],
+              MULTI_LABEL: [pa.list_(pa.string()), *[pa.float32()] * label_count],
+              REGRESSION: [pa.float32()]}[task]
+    return [pa.string(), *answer, *[pa.string()] * kept]
+
+
 def build_pipeline(pipeline: beam.Pipeline, cfg: BeamPredictConfig, files: Sequence[str],
-                   label_names: tuple[str, ...]) -> None:
+                   label_names: tuple[str, ...], task: str = SINGLE_LABEL) -> None:
     """Read -> spread -> sort by length and batch -> RunInference -> write shards."""
     handler = KeyedModelHandler(ExportModelHandler(cfg.export, cfg.share_model)).with_no_batching()
-    columns = output_columns(cfg.id_column, label_names, cfg.keep_columns)
+    columns = output_columns(cfg.id_column, label_names, cfg.keep_columns, task)
     rows = (pipeline
             | "Files" >> beam.Create(list(files))
             | "SpreadFiles" >> beam.Reshuffle()
@@ -238,8 +256,7 @@ def build_pipeline(pipeline: beam.Pipeline, cfg: BeamPredictConfig, files: Seque
             | "Rows" >> beam.Map(_output_row, columns))
     shards = {"num_shards": cfg.num_shards, "file_name_suffix": f".{cfg.output_format}"}
     if cfg.output_format == "parquet":
-        types = [pa.string(), pa.string(), pa.int32(), *[pa.float32()] * len(label_names),
-                 *[pa.string()] * len(cfg.keep_columns)]
+        types = _parquet_types(task, len(label_names), len(cfg.keep_columns))
         schema = pa.schema(list(zip(columns, types, strict=True)))
         _ = rows | "Write" >> beam.io.WriteToParquet(cfg.output, schema, codec="snappy", **shards)
     elif cfg.output_format == "csv":
@@ -259,15 +276,16 @@ def run(cfg: BeamPredictConfig) -> dict[str, int]:
         ExportError: the export cannot serve raw text.
     """
     files = match_inputs(cfg.input)
-    label_names, reads_pairs = read_export(cfg.export)
+    label_names, reads_pairs, task = read_export(cfg.export)
     check_text_columns(reads_pairs, cfg.text_pair_column is not None)
     # Local worker processes (DirectRunner multi_processing) unpickle tfbert's DoFns: they need
     # the package on their path, wherever the command was started.
     package_root = str(Path(tfbert.__file__).resolve().parents[1])
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    log.info("labelling %d file(s) with %s (classes: %s)", len(files), cfg.export, ", ".join(label_names))
+    log.info("labelling %d file(s) with %s (%s: %s)", len(files), cfg.export, task,
+             ", ".join(label_names))
     pipeline = beam.Pipeline(options=PipelineOptions(list(cfg.pipeline_args)))
-    build_pipeline(pipeline, cfg, files, label_names)
+    build_pipeline(pipeline, cfg, files, label_names, task)
     result = pipeline.run()
     result.wait_until_finish()
     counts = dict.fromkeys(COUNTERS, 0)

@@ -5,19 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tfbert.base.errors import DataError
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 ROW_COLUMN = "row"  # the key column's name when the input has no id column
+LABEL_SEPARATOR = "|"  # a multi-label answer's labels in one CSV field
 
 
 def output_columns(id_column: str | None, label_names: Sequence[str],
-                   keep_columns: Sequence[str] = ()) -> list[str]:
-    """The id column (or `row`), label, label_id, prob_<class> per class, then kept input columns.
+                   keep_columns: Sequence[str] = (), task: str = SINGLE_LABEL) -> list[str]:
+    """The id column (or `row`), the answer, then kept input columns. The answer is `label`,
+    `label_id` and prob_<class> per class; `labels` (a list) and prob_<label> per label
+    (multi-label); or `score` (regression).
 
     Raises:
         DataError: two columns would have the same name.
     """
-    columns = [id_column or ROW_COLUMN, "label", "label_id", *(f"prob_{n}" for n in label_names),
-               *keep_columns]
+    probabilities = [f"prob_{n}" for n in label_names]
+    answer = {SINGLE_LABEL: ["label", "label_id", *probabilities],
+              MULTI_LABEL: ["labels", *probabilities], REGRESSION: ["score"]}[task]
+    columns = [id_column or ROW_COLUMN, *answer, *keep_columns]
     clashes = {c for c in columns if columns.count(c) > 1}
     if clashes:
         raise DataError(f"output columns would repeat {sorted(clashes)}; rename them with "

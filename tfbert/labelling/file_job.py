@@ -24,6 +24,7 @@ from tfbert.base.errors import DataError, RunFolderError, is_disk_full
 from tfbert.labelling.columns import ROW_COLUMN, check_text_columns, output_columns
 from tfbert.labelling.config import LABEL_OUTPUT_TYPES, LabelFileConfig
 from tfbert.labelling.job_folder import commit_part, committed_parts, exclusive, join_parts, open_job
+from tfbert.prediction import answer_columns
 from tfbert.tables import Utf8Counter, count_rows, iter_table
 
 log = logging.getLogger(__name__)
@@ -140,14 +141,10 @@ def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConf
                         "text; fix it or drop --strict to skip such rows")
     keep = ~(missing | empty)
     pairs = list(columns[1][keep]) if len(columns) == 2 else None
-    probabilities = classifier.predict_proba(list(columns[0][keep]), pairs, on_batch=on_batch) \
+    outputs = classifier.predict_outputs(list(columns[0][keep]), pairs, on_batch=on_batch) \
         if keep.any() else np.zeros((0, len(classifier.label_names)), np.float32)
-    best = probabilities.argmax(axis=-1) if len(probabilities) else np.zeros((0,), np.int64)
     table = pd.DataFrame({cfg.id_column or ROW_COLUMN: ids.to_numpy()[keep],
-                          "label": np.asarray(classifier.label_names, dtype=object)[best],
-                          "label_id": best.astype(np.int32)})
-    for i, name in enumerate(classifier.label_names):
-        table[f"prob_{name}"] = probabilities[:, i]
+                          **answer_columns(classifier.head, outputs)})
     for column in cfg.keep_columns:
         table[column] = frame[column].to_numpy()[keep]
     skipped_ids = ids.to_numpy()[~keep][:10].tolist()
@@ -161,9 +158,9 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     """Labels `cfg.input` chunk by chunk into `cfg.output`, continuing an interrupted job.
 
     Args:
-        classifier: anything with `predict_proba(texts, text_pairs, on_batch=...)` and
-            `label_names` (a run's `Classifier` or an `ExportedClassifier`; `is_pair` if it
-            reads pairs); `on_batch` drives the progress line.
+        classifier: anything with `predict_outputs(texts, text_pairs, on_batch=...)`, `head`
+            and `label_names` (a run's `Classifier` or an `ExportedClassifier`; `is_pair` if
+            it reads pairs); `on_batch` drives the progress line.
         cfg: the file, its columns and the output.
         model_key: identifies the model, so a job is never continued with another one.
     Raises:
@@ -173,14 +170,14 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     started = time.monotonic()
     source, output = Path(cfg.input), Path(cfg.output)
     check_job(cfg)
-    output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns)
+    output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns, classifier.task)
     check_text_columns(getattr(classifier, "is_pair", False), cfg.text_pair_column is not None)
     stat = source.stat()
     job = {"input": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "text_column": cfg.text_column, "text_pair_column": cfg.text_pair_column,
            "id_column": cfg.id_column,
            "keep_columns": list(cfg.keep_columns), "model": model_key,
-           "labels": list(classifier.label_names)}
+           "labels": list(classifier.label_names), "task": classifier.task}
     summary = LabelSummary(output)
     try:
         with exclusive(output):

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from tfbert.base.errors import RunFolderError
 from tfbert.base.files import write_json_atomic
+from tfbert.labelling.columns import LABEL_SEPARATOR
 from tfbert.labelling.config import LabelFileConfig
 
 JOB_FILE = "job.json"
@@ -130,6 +131,8 @@ def _write_joined(files: list[Path], tmp: Path, suffix: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             for i, file in enumerate(files):
                 frame = pq.read_table(file).cast(schema).to_pandas()
+                if suffix == ".csv" and "labels" in frame.columns:  # a label set in one field
+                    frame["labels"] = frame["labels"].map(LABEL_SEPARATOR.join)
                 if suffix == ".csv":
                     frame.to_csv(handle, header=i == 0, index=False)
                 elif len(frame):

@@ -115,11 +115,39 @@ def read_batch(lines: str | None, upload: str | None, pair: bool = False) -> lis
 
 
 def batch_table(texts: list, predictions: list[Prediction]) -> pd.DataFrame:
+    """One row per text: its class and confidence, its labels (joined by "|"), or its score."""
     columns = {"text": [p.text for p in predictions]}
     if predictions and predictions[0].text_pair is not None:
         columns["text_pair"] = [p.text_pair for p in predictions]
+    if predictions and predictions[0].score is not None:
+        return pd.DataFrame({**columns, "score": [round(p.score, 4) for p in predictions]})
+    if predictions and predictions[0].labels is not None:
+        return pd.DataFrame({**columns, "labels": ["|".join(p.labels) for p in predictions]})
     return pd.DataFrame({**columns, "label": [p.label for p in predictions],
                          "confidence": [round(p.confidence, 4) for p in predictions]})
+
+
+def describe(prediction: Prediction) -> str:
+    """The answer in words: a class and its confidence, label chips, or a score."""
+    if prediction.score is not None:
+        return f"Score **{prediction.score:.3f}**."
+    if prediction.labels is not None:
+        chips = " ".join(f"`{label}`" for label in prediction.labels)
+        return f"Labels: {chips}." if chips else "No label reaches its threshold."
+    return f"**{prediction.label}** with confidence {prediction.confidence:.1%}."
+
+
+def summarise(table: pd.DataFrame, names: tuple[str, ...]) -> str:
+    """A batch in one line: texts per class or per label, or the scores' range."""
+    if "score" in table.columns:
+        return (f"scores from {table['score'].min():.3f} to {table['score'].max():.3f}, "
+                f"mean {table['score'].mean():.3f}")
+    if "labels" in table.columns:
+        given = table["labels"].str.split("|").explode()
+        counts = given[given != ""].value_counts()
+        return ", ".join(f"{counts.get(name, 0)} with {name}" for name in names)
+    counts = table["label"].value_counts()
+    return ", ".join(f"{counts.get(name, 0)} {name}" for name in names)
 
 
 def _predict(classifier: ExportedClassifier, items: list) -> list[Prediction]:
@@ -138,9 +166,8 @@ def _one_text_tab(gr, classifier: ExportedClassifier) -> None:
         except DemoInputError as err:
             return None, str(err)
         prediction = _predict(classifier, [(text, second)] if second is not None else [text])[0]
-        status = (f"**{prediction.label}** with confidence {prediction.confidence:.1%}."
-                  + length_note(text + " " + (second or ""), classifier))
-        return prediction.probabilities, status
+        status = describe(prediction) + length_note(text + " " + (second or ""), classifier)
+        return prediction.probabilities or None, status
 
     first_label = "First text" if classifier.is_pair else "Review"
     text = gr.Textbox(label=first_label, lines=5, placeholder="Type or paste a text",
@@ -173,8 +200,7 @@ def _batch_tab(gr, classifier: ExportedClassifier) -> None:
         table = batch_table(items, predictions)
         out = Path(tempfile.mkdtemp(prefix="tfbert-demo-")) / "predictions.csv"
         table.to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
-        counts = table["label"].value_counts()
-        summary = ", ".join(f"{counts.get(name, 0)} {name}" for name in classifier.label_names)
+        summary = summarise(table, classifier.label_names)
         return table, str(out), f"Classified {len(items):,} texts: {summary}."
 
     per_line = "One pair per line, a tab between its two texts" if classifier.is_pair \
@@ -197,7 +223,9 @@ def build_app(classifier: ExportedClassifier, title: str = "tfbert classifier"):
     import gradio as gr
 
     with gr.Blocks(title=title) as app:
-        gr.Markdown(f"# {title}\nLabels: {', '.join(classifier.label_names)}."
+        kind = {"regression": "Scores", "multi-label": "Labels (any number per text)"}
+        gr.Markdown(f"# {title}\n{kind.get(classifier.task, 'Labels')}: "
+                    f"{', '.join(classifier.label_names)}."
                     + (" The model reads pairs of texts." if classifier.is_pair else "")
                     + (f" Texts are read up to {classifier.max_length} tokens."
                        if classifier.max_length else ""))

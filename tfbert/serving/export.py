@@ -113,9 +113,11 @@ def build_run_module(folder: RunFolder, cfg: RunConfig, compute_dtype: str = "fl
         model = build_model(str(folder.path))
         if compute_dtype == "bfloat16":
             use_float32_gelu(model)
+        names = model.config.id2label
+        head = folder.task_head(tuple(names[i] for i in range(len(names))))
         return build_serving_module(model, load_tokenizer(str(folder.path)), data.max_length,
                                     folder.temperature() if temperature is None else temperature,
-                                    data.truncation, data.head_tokens, data.is_pair)
+                                    data.truncation, data.head_tokens, data.is_pair, head)
 
 
 def export_run(run_dir: str | Path, version: int | None = None, model_name: str = DEFAULT_EXPORT_NAME,

@@ -11,16 +11,18 @@ import tensorflow as tf
 from tfbert.base.errors import ExportError, first_line
 from tfbert.config import PredictConfig
 from tfbert.prediction import Prediction, check_pairs, to_predictions
+from tfbert.tasks.head import TaskHead
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 TEXT_SIGNATURE = "serving_default"
 
 
 class ExportedClassifier:
-    """The raw-text `serving_default` signature of an export, with its class names.
+    """The raw-text `serving_default` signature of an export, with its class names and task.
 
     Texts (or pairs: `is_pair`) go in chunks of `batch_size` (the signature's batch), each chunk
-    sorted by length so that its padding stays small. Probabilities are the export's
-    (calibrated if training was).
+    sorted by length so that its padding stays small. Outputs are the export's: probabilities
+    (calibrated if training was), label probabilities with the stored thresholds, or scores.
     """
 
     def __init__(self, export_dir: str | Path, batch_size: int = PredictConfig.batch_size):
@@ -39,16 +41,20 @@ class ExportedClassifier:
         self.is_pair = "text_pair" in inputs
         self._loaded, self._signature = loaded, signature  # keep the object alive
         self.batch_size = batch_size
-        width = int(signature.structured_outputs["probabilities"].shape[-1])
+        outputs = signature.structured_outputs
+        self._output = "score" if "score" in outputs else "probabilities"
+        width = 1 if self._output == "score" else int(outputs["probabilities"].shape[-1])
         names = getattr(loaded, "label_names", None)
         self.label_names = (tuple(n.decode() for n in names.numpy()) if names is not None
                             else tuple(f"class {i}" for i in range(width)))
         length = getattr(loaded, "max_length", None)
         self.max_length = int(length.numpy()) if length is not None else None
+        self.head = _head_of(loaded, outputs, self.label_names)
+        self.task = self.head.task
 
-    def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
-                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Class probabilities, shape `[len(texts), num_labels]`, in input order.
+    def predict_outputs(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                        on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Probabilities `[len(texts), labels]`, or scores `[len(texts), 1]`, in input order.
 
         A pair export reads `texts[i]` with `text_pairs[i]`. `on_batch(n)` is called after each
         signature call with its number of texts (progress).
@@ -63,16 +69,34 @@ class ExportedClassifier:
             inputs = {"text": tf.constant([texts[i] for i in rows], tf.string)}
             if text_pairs is not None:
                 inputs["text_pair"] = tf.constant([text_pairs[i] for i in rows], tf.string)
-            result[rows] = self._signature(**inputs)["probabilities"].numpy()
+            result[rows] = self._signature(**inputs)[self._output].numpy().reshape(len(rows), -1)
             if on_batch is not None:
                 on_batch(len(rows))
         return result
 
+    def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Class (or label) probabilities, shape `[len(texts), labels]`."""
+        if self.task == REGRESSION:
+            raise ValueError("a regression export serves scores, not probabilities: use "
+                             "predict_outputs or predict")
+        return self.predict_outputs(texts, text_pairs, on_batch)
+
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None
                 ) -> list[Prediction]:
-        """Label and per-class probabilities for each text (or pair), in input order."""
-        return to_predictions(texts, self.predict_proba(texts, text_pairs), self.label_names,
+        """Each text's (or pair's) answer, in input order, as `Classifier.predict` gives it."""
+        return to_predictions(texts, self.predict_outputs(texts, text_pairs), self.head,
                               text_pairs)
+
+
+def _head_of(loaded, outputs: dict, names: tuple[str, ...]) -> TaskHead:
+    """The task an export serves, read off its outputs, with its stored thresholds."""
+    if "score" in outputs:
+        return TaskHead(REGRESSION, names)
+    if "labels_mask" in outputs:
+        return TaskHead(MULTI_LABEL, names, thresholds=tuple(
+            float(t) for t in loaded.thresholds.numpy()))
+    return TaskHead(SINGLE_LABEL, names)
 
 
 def no_signature_error(path, signatures) -> ExportError:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from tfbert.config import RunConfig
 from tfbert.serving.module import ServingModule
+from tfbert.tasks.head import TaskHead
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 COMPUTE_NOTES = {
     "float32": "float32 (any CPU or GPU)",
@@ -46,6 +48,36 @@ def _cut_rule(module: ServingModule) -> str:
     return f"longer texts keep their first {head} and last {budget - head} tokens"
 
 
+OUTPUTS = {
+    SINGLE_LABEL: "`probabilities`, `logits`, `label_id`, `label`",
+    REGRESSION: "`score` (float32, one per text, in the target's unit)",
+    MULTI_LABEL: "`probabilities` (one sigmoid per label), `labels_mask` (bool: the label's "
+                 "probability reaches its threshold), `label_names` (the labels, per row)",
+}
+
+
+def _task_lines(head: TaskHead, test: dict | None) -> list[str]:
+    """The problem type, its decision rule and its test-set figures."""
+    lines = [f"- task: {head.task}"]
+    if head.task == REGRESSION:
+        lines[0] += (f" (target `{head.names[0]}`; trained on z-scores with mean {head.mean:.4g} "
+                     f"and scale {head.scale:.4g}, undone in the graph)")
+    if head.task == MULTI_LABEL:
+        lines.append("- thresholds (tuned on validation for each label's F1): " + ", ".join(
+            f"{n} {t:.3f}" for n, t in zip(head.names, head.thresholds, strict=True)))
+    if not test:
+        return lines
+    if head.task == REGRESSION:
+        figures = ", ".join(f"{k} {test[k]:.4f}" for k in ("rmse", "mae", "pearson", "spearman")
+                            if test.get(k) is not None)
+    elif head.task == MULTI_LABEL:
+        figures = (f"micro-F1 {test['micro_f1']:.4f}, macro-F1 {test['macro_f1']:.4f}, "
+                   f"subset accuracy {test['subset_accuracy']:.4f}")
+    else:
+        figures = f"accuracy {test['accuracy']:.4f}, macro-F1 {test['f1']:.4f}"
+    return lines + [f"- test set: {test['n_examples']} examples, {figures}"]
+
+
 def model_card(run_dir: Path, cfg: RunConfig | None, metrics: dict, name: str, version: int,
                module: ServingModule, compute_dtype: str = "float32") -> str:
     """The export's README.md: what it was trained from, how it cuts texts, how to call it.
@@ -63,14 +95,12 @@ def model_card(run_dir: Path, cfg: RunConfig | None, metrics: dict, name: str, v
         f"- max length: {max_length} tokens{' per pair' if module.is_pair else ''}; "
         f"{_cut_rule(module)}",
         f"- computes in {COMPUTE_NOTES[compute_dtype]}; outputs are float32",
-        f"- probability temperature: {temperature:.4g}"
-        + (" (fitted on the validation split: served probabilities are calibrated)"
-           if temperature != 1.0 else " (uncalibrated)"),
     ]
-    test = metrics.get("test")
-    if test:
-        lines.append(f"- test set: {test['n_examples']} examples, accuracy {test['accuracy']:.4f}, "
-                     f"macro-F1 {test['f1']:.4f}")
+    if module.head.task == SINGLE_LABEL:
+        lines.append(f"- probability temperature: {temperature:.4g}"
+                     + (" (fitted on the validation split: served probabilities are calibrated)"
+                        if temperature != 1.0 else " (uncalibrated)"))
+    lines += _task_lines(module.head, metrics.get("test"))
     inputs = "inputs `text` and `text_pair`, one pair per row" if module.is_pair else "input `text`"
     text_note = (f"`serving_default` takes raw strings ({inputs}), tokenized in the graph "
                  f"({module.text_tokenizer.family})"
@@ -82,7 +112,7 @@ def model_card(run_dir: Path, cfg: RunConfig | None, metrics: dict, name: str, v
     lines += [
         "", "## Calling it", "",
         f"- {text_note}; `token_ids` takes `{'`, `'.join(module.input_names)}` (int32).",
-        "- outputs: `probabilities`, `logits`, `label_id`, `label`.",
+        f"- outputs: {OUTPUTS[module.head.task]}.",
         "", "```bash",
         f"docker run -p 8501:8501 -v $PWD:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
         f"curl -d '{body}' localhost:8501/v1/models/{name}:predict",

@@ -7,6 +7,8 @@ import logging
 import tensorflow as tf
 
 from tfbert.serving.exported import TEXT_SIGNATURE
+from tfbert.tasks.head import TaskHead
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, task_of
 from tfbert.tokenizers import InGraphTokenizer, UnsupportedTokenizerError, in_graph_tokenizer
 
 log = logging.getLogger(__name__)
@@ -24,20 +26,30 @@ class ServingModule(tf.Module):
     Plain functions (one positional input, for Keras 3 `TFSMLayer(call_endpoint=...)`):
         classify_text(text) or, for pairs, classify_text({"text": ..., "text_pair": ...}),
         classify_token_ids({"input_ids": ..., ...})
-    Outputs: probabilities (float32 [batch, labels]), logits, label_id (int32), label (string).
+    Outputs by task (`head.task`):
+        single-label: probabilities (float32 [batch, classes]), logits, label_id (int32),
+            label (string)
+        regression: score (float32 [batch]), in the target's unit (standardisation undone)
+        multi-label: probabilities (sigmoid, float32 [batch, labels]), labels_mask (bool
+            [batch, labels], from the per-label thresholds), label_names (string [batch, labels])
     Attributes that survive `tf.saved_model.load`, for clients that show them: `label_names`
-    (string [labels]) and `max_length` (int32, tokens read per text; 0 without a text path).
+    (string [labels]), `task` (string), `thresholds` (float32 [labels]; multi-label) and
+    `max_length` (int32, tokens read per text; 0 without a text path).
     """
 
-    def __init__(self, model, label_names: tuple[str, ...], input_names: tuple[str, ...],
+    def __init__(self, model, head: TaskHead, input_names: tuple[str, ...],
                  text_tokenizer: InGraphTokenizer | None, temperature: float = 1.0):
         super().__init__(name="tfbert_classifier")
         self.model = model
+        self.head = head
         self.text_tokenizer = text_tokenizer
         self.input_names = input_names
         # Variables, not constants: only variables are restored as attributes of the loaded object.
-        self.label_names = tf.Variable(list(label_names), dtype=tf.string, trainable=False,
+        self.label_names = tf.Variable(list(head.names), dtype=tf.string, trainable=False,
                                        name="label_names")
+        self.task = tf.Variable(head.task, dtype=tf.string, trainable=False, name="task")
+        self.thresholds = tf.Variable(list(head.thresholds) or [0.0] * len(head.names),
+                                      dtype=tf.float32, trainable=False, name="thresholds")
         self.max_length = tf.Variable(text_tokenizer.max_length if text_tokenizer else 0,
                                       dtype=tf.int32, trainable=False, name="max_length")
         self.temperature = tf.constant(float(temperature), tf.float32)
@@ -59,6 +71,14 @@ class ServingModule(tf.Module):
 
     def _outputs(self, features: dict) -> dict:
         logits = tf.cast(self.model(features, training=False).logits, tf.float32)
+        if self.head.task == REGRESSION:
+            return {"score": logits[:, 0] * self.head.scale + self.head.mean}
+        if self.head.task == MULTI_LABEL:
+            probabilities = tf.sigmoid(logits)
+            names = tf.tile(self.label_names[None, :], [tf.shape(logits)[0], 1])
+            return {"probabilities": probabilities,
+                    "labels_mask": probabilities >= self.thresholds[None, :],
+                    "label_names": names}
         probabilities = tf.nn.softmax(logits / self.temperature, axis=-1)
         label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return {"probabilities": probabilities, "logits": logits, "label_id": label_id,
@@ -93,11 +113,14 @@ class ServingModule(tf.Module):
 def build_serving_module(
     model, tokenizer, max_length: int, temperature: float = 1.0,
     truncation: str = "head", head_tokens: int | None = None, pair: bool = False,
+    head: TaskHead | None = None,
 ) -> ServingModule:
     """Wraps a Keras classifier and its HF fast tokenizer, with a raw-text path where it can.
 
     `truncation` and `head_tokens` must be the training ones, so served texts are cut alike;
     `pair`: the model reads two texts, and the raw-text signature takes `text` and `text_pair`.
+    `head` (the run's `head.json`) says what the outputs mean; default: the model config's
+    problem type with thresholds of 0.5.
     """
     try:
         text_tokenizer = in_graph_tokenizer(tokenizer, max_length, truncation, head_tokens, pair)
@@ -105,7 +128,8 @@ def build_serving_module(
         log.warning("raw-text signature not exported: %s; only the token-id signature is", err)
         text_tokenizer = None
     names = model.config.id2label
-    label_names = tuple(names[i] for i in range(len(names)))
+    head = head or TaskHead(task_of(model.config.problem_type),
+                            tuple(names[i] for i in range(len(names))))
     input_names = tuple(n for n in tokenizer.model_input_names
                         if n in ("input_ids", "attention_mask", "token_type_ids"))
-    return ServingModule(model, label_names, input_names, text_tokenizer, temperature)
+    return ServingModule(model, head, input_names, text_tokenizer, temperature)
