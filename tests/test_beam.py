@@ -179,3 +179,31 @@ def test_script_exit_codes(export_dir, tmp_path):
     (tmp_path / "r.txt").write_text("fine\n")
     code, message = exit_code("--export", str(tmp_path), "--input", str(tmp_path / "r.txt"), *base)
     assert code == 5 and message.startswith("export error:")
+
+
+@pytest.mark.parametrize(("task", "fmt"), [("regression", "parquet"), ("multi-label", "csv"),
+                                           ("multi-label", "parquet")])
+def test_regression_and_multilabel_exports_write_predict_py_columns(
+        regression_run, multilabel_run, tmp_path, task, fmt):
+    run_dir = (regression_run if task == "regression" else multilabel_run).run_dir
+    export = run_dir / "export" / "classifier" / "1"
+    texts = toy_reviews(12, seed=9)["text"].tolist()
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    prefix = tmp_path / "out" / "p"
+    cfg = BeamPredictConfig(export=str(export), input=str(tmp_path / "in.csv"), output=str(prefix),
+                            output_format=fmt, pipeline_args=(RUNNER,))
+    assert run(cfg)["labelled"] == 12
+    beam_rows = _read_output(prefix, fmt).sort_values("row", key=lambda r: r.str.split(":").str[1]
+                                                      .astype(int)).reset_index(drop=True)
+    from tfbert.cli.predict import main as predict_main
+
+    assert predict_main(["--export", str(export), "--input", str(tmp_path / "in.csv"),
+                         "--output", str(tmp_path / f"file.{fmt}")]) == 0
+    file_rows = (pd.read_csv if fmt == "csv" else pd.read_parquet)(tmp_path / f"file.{fmt}")
+    assert list(beam_rows.columns) == list(file_rows.columns)
+    for column in file_rows.columns[1:]:
+        if column == "labels":
+            shown = [list(v) if fmt == "parquet" else v for v in beam_rows[column].fillna("")]
+            assert shown == [list(v) if fmt == "parquet" else v for v in file_rows[column].fillna("")]
+        else:
+            np.testing.assert_allclose(beam_rows[column], file_rows[column], atol=1e-5)

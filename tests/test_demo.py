@@ -179,3 +179,20 @@ def test_browser_batch_lines_and_upload(page, direct, tmp_path):
     table = pd.read_csv(saved)
     assert table["text"].tolist() == texts + ["uploaded one", "uploaded two"]
     assert table["label"].tolist() == labels
+
+
+def test_scores_and_label_sets_in_words_and_tables():
+    from tfbert.prediction import Prediction
+    from tfbert.serving.demo import batch_table, describe, summarise
+
+    scored = [Prediction("a", None, None, {}, score=7.25), Prediction("b", None, None, {}, score=2.0)]
+    assert describe(scored[0]) == "Score **7.250**."
+    table = batch_table(["a", "b"], scored)
+    assert list(table.columns) == ["text", "score"]
+    assert summarise(table, ("rating",)) == "scores from 2.000 to 7.250, mean 4.625"
+    tagged = [Prediction("a", None, None, {"x": 0.9, "y": 0.7}, labels=("x", "y")),
+              Prediction("b", None, None, {"x": 0.1, "y": 0.2}, labels=())]
+    assert describe(tagged[0]) == "Labels: `x` `y`." and "No label" in describe(tagged[1])
+    table = batch_table(["a", "b"], tagged)
+    assert table["labels"].tolist() == ["x|y", ""]
+    assert summarise(table, ("x", "y")) == "1 with x, 1 with y"
