@@ -122,6 +122,10 @@ def test_regression_run_learns_and_serves_the_same_scores(regression_run):
     exported = ExportedClassifier(run / "export" / "classifier" / "1")
     np.testing.assert_allclose(exported.predict_outputs(TEXTS)[:, 0], in_process, atol=1e-5)
     assert [p.score for p in exported.predict(TEXTS)] == pytest.approx(in_process, abs=1e-5)
+    loaded = tf.saved_model.load(str(run / "export" / "classifier" / "1"))
+    assert loaded.task.numpy() == b"regression"
+    keras_call = loaded.classify_text(tf.constant(TEXTS))  # the plain function TFSMLayer calls
+    np.testing.assert_allclose(keras_call["score"].numpy(), in_process, atol=1e-5)
     served = stock_serving_report(run / "export" / "classifier" / "1", TEXTS)
     assert not served["missing"] and set(served["outputs"]) == {"score"}
     np.testing.assert_allclose(served["outputs"]["score"], in_process, atol=1e-5)
@@ -148,6 +152,8 @@ def test_multilabel_run_tunes_thresholds_and_serves_them(multilabel_run):
     ids = loaded.signatures["token_ids"](**{k: tf.constant(v, tf.int32) for k, v in in_process.tokenizer(
         TEXTS, padding=True, truncation=True, max_length=32, return_tensors="np").items()})
     np.testing.assert_allclose(ids["probabilities"].numpy(), probabilities, atol=1e-5)
+    keras_call = loaded.classify_text(tf.constant(TEXTS))
+    np.testing.assert_array_equal(keras_call["labels_mask"].numpy(), out["labels_mask"].numpy())
     given = [p.labels for p in in_process.predict(TEXTS)]
     assert given == [p.labels for p in ExportedClassifier(
         run / "export" / "classifier" / "1").predict(TEXTS)]
