@@ -221,14 +221,15 @@ def load_splits(cfg: DataConfig) -> Splits:
     cfg = dataclasses.replace(cfg, task=task)  # the run saves the task it chose
 
     # Carve missing splits from train, seeded, before any subsetting so they never overlap.
+    how = ", stratified by class" if task == SINGLE_LABEL else " at random"
     train = frames["train"]
     if "test" not in frames:
         n_test = cfg.test_size or _count(0.1, len(train))
         frames["test"], train = _cut(train, n_test, cfg.seed)
-        log.info("no test split: took %d stratified rows from train", len(frames["test"]))
+        log.info("no test split: took %d rows from train%s", len(frames["test"]), how)
     if "validation" not in frames:
         frames["validation"], train = _cut(train, _count(cfg.val_size, len(train)), cfg.seed)
-        log.info("no validation split: took %d stratified rows from train", len(frames["validation"]))
+        log.info("no validation split: took %d rows from train%s", len(frames["validation"]), how)
     elif float(cfg.val_size) >= 1:
         frames["validation"], _ = _cut(frames["validation"], int(cfg.val_size), cfg.seed)
 
