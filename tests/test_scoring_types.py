@@ -70,6 +70,14 @@ def test_tuned_thresholds_beat_one_half_on_an_underconfident_label():
     at_half = multilabel_metrics(truth, probs, [0.5, 0.5], ["low", "sure"])
     assert tuned["per_label"]["low"]["f1"] == 1.0 and at_half["per_label"]["low"]["f1"] == 0.0
     assert tuned["micro_f1"] > at_half["micro_f1"]
+    # a label the model cannot separate: its best-F1 threshold calls everything positive,
+    # which would sink the micro-F1 of the other label; it keeps 0.5
+    noise = np.column_stack([truth[:, 1], rng.random(200) < 0.1])
+    guessed = np.column_stack([probs[:, 1], rng.random(200) * 0.2])
+    kept = tune_thresholds(noise, guessed)
+    assert kept[1] == 0.5
+    assert multilabel_metrics(noise, guessed, kept, ["a", "b"])["micro_f1"] >= multilabel_metrics(
+        noise, guessed, [0.5, 0.5], ["a", "b"])["micro_f1"]
     few = np.zeros((50, 1), bool)
     few[:3] = True
     assert tune_thresholds(few, np.where(few, 0.2, 0.1))[0] == 0.5  # 3 positives: keep 0.5
@@ -86,3 +94,18 @@ def test_a_tuned_threshold_is_never_worse_than_one_half_on_its_own_data(n, seed)
     assert f1_at[threshold] >= f1_at[0.5] - 1e-12
     assert threshold == 0.5 or threshold in probs or not truth.any()
     assert math.isfinite(threshold)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(5, 80), st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_tuned_thresholds_never_lower_micro_or_macro_f1_on_their_own_data(n, k, seed):
+    rng = np.random.default_rng(seed)
+    truth = rng.random((n, k)) < rng.random(k)
+    probs = np.clip(np.where(truth, 0.3, 0.1) * rng.random(k) * 3 + rng.normal(0, 0.2, (n, k)), 0, 1)
+    names = [str(j) for j in range(k)]
+    tuned = multilabel_metrics(truth, probs, tune_thresholds(truth, probs, min_positives=1), names)
+    at_half = multilabel_metrics(truth, probs, [0.5] * k, names)
+    assert tuned["micro_f1"] >= at_half["micro_f1"] - 1e-12
+    assert tuned["macro_f1"] >= at_half["macro_f1"] - 1e-12
+    if k == 1:  # one label: micro-F1 is that label's F1 (not the accuracy of a binary task)
+        assert tuned["micro_f1"] == pytest.approx(tuned["per_label"]["0"]["f1"])
