@@ -63,7 +63,8 @@ def _task_lines(head: TaskHead, test: dict | None) -> list[str]:
         lines[0] += (f" (target `{head.names[0]}`; trained on z-scores with mean {head.mean:.4g} "
                      f"and scale {head.scale:.4g}, undone in the graph)")
     if head.task == MULTI_LABEL:
-        lines.append("- thresholds (tuned on validation for each label's F1): " + ", ".join(
+        lines.append("- thresholds (tuned on validation: each label's best-F1 threshold where it "
+                     "does not lower the micro-F1, else 0.5): " + ", ".join(
             f"{n} {t:.3f}" for n, t in zip(head.names, head.thresholds, strict=True)))
     if not test:
         return lines
