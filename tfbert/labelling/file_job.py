@@ -26,6 +26,7 @@ from tfbert.labelling.config import LABEL_OUTPUT_TYPES, LabelFileConfig
 from tfbert.labelling.job_folder import commit_part, committed_parts, exclusive, join_parts, open_job
 from tfbert.prediction import answer_columns
 from tfbert.tables import Utf8Counter, count_rows, iter_table
+from tfbert.tasks.head import TaskHead, single_label_head
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +142,11 @@ def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConf
                         "text; fix it or drop --strict to skip such rows")
     keep = ~(missing | empty)
     pairs = list(columns[1][keep]) if len(columns) == 2 else None
-    outputs = classifier.predict_outputs(list(columns[0][keep]), pairs, on_batch=on_batch) \
+    predict = getattr(classifier, "predict_outputs", None) or classifier.predict_proba
+    outputs = predict(list(columns[0][keep]), pairs, on_batch=on_batch) \
         if keep.any() else np.zeros((0, len(classifier.label_names)), np.float32)
     table = pd.DataFrame({cfg.id_column or ROW_COLUMN: ids.to_numpy()[keep],
-                          **answer_columns(classifier.head, outputs)})
+                          **answer_columns(_head(classifier), outputs)})
     for column in cfg.keep_columns:
         table[column] = frame[column].to_numpy()[keep]
     skipped_ids = ids.to_numpy()[~keep][:10].tolist()
@@ -154,13 +156,20 @@ def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConf
     return table, meta
 
 
+def _head(classifier) -> TaskHead:
+    """What the classifier's outputs mean; one with only `predict_proba` and `label_names`
+    (the contract before regression and multi-label) is single-label."""
+    return getattr(classifier, "head", None) or single_label_head(classifier.label_names)
+
+
 def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSummary:
     """Labels `cfg.input` chunk by chunk into `cfg.output`, continuing an interrupted job.
 
     Args:
         classifier: anything with `predict_outputs(texts, text_pairs, on_batch=...)`, `head`
             and `label_names` (a run's `Classifier` or an `ExportedClassifier`; `is_pair` if
-            it reads pairs); `on_batch` drives the progress line.
+            it reads pairs), or, single-label, `predict_proba` and `label_names`; `on_batch`
+            drives the progress line.
         cfg: the file, its columns and the output.
         model_key: identifies the model, so a job is never continued with another one.
     Raises:
@@ -170,14 +179,15 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     started = time.monotonic()
     source, output = Path(cfg.input), Path(cfg.output)
     check_job(cfg)
-    output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns, classifier.task)
+    task = _head(classifier).task
+    output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns, task)
     check_text_columns(getattr(classifier, "is_pair", False), cfg.text_pair_column is not None)
     stat = source.stat()
     job = {"input": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "text_column": cfg.text_column, "text_pair_column": cfg.text_pair_column,
            "id_column": cfg.id_column,
            "keep_columns": list(cfg.keep_columns), "model": model_key,
-           "labels": list(classifier.label_names), "task": classifier.task}
+           "labels": list(classifier.label_names), "task": task}
     summary = LabelSummary(output)
     try:
         with exclusive(output):
