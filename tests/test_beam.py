@@ -181,8 +181,7 @@ def test_script_exit_codes(export_dir, tmp_path):
     assert code == 5 and message.startswith("export error:")
 
 
-@pytest.mark.parametrize(("task", "fmt"), [("regression", "parquet"), ("multi-label", "csv"),
-                                           ("multi-label", "parquet")])
+@pytest.mark.parametrize(("task", "fmt"), [("regression", "csv"), ("multi-label", "parquet")])
 def test_regression_and_multilabel_exports_write_predict_py_columns(
         regression_run, multilabel_run, tmp_path, task, fmt):
     run_dir = (regression_run if task == "regression" else multilabel_run).run_dir
