@@ -6,36 +6,17 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
-
 from tfbert.base.files import read_json, write_json_atomic
 from tfbert.data import DataError, LabelSet, load_eval_split
+from tfbert.features import label_array
 from tfbert.predict import Classifier
+from tfbert.run_report import write_task_report
 from tfbert.scoring.report import shown_texts
 from tfbert.tasks.evaluation import format_metrics, split_metrics
-from tfbert.tasks.head import sigmoid
-from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION
 
 __all__ = ["evaluate_run", "format_metrics"]
 
 log = logging.getLogger(__name__)
-
-
-def _write_report(folder: Path, title: str, classifier: Classifier, metrics: dict,
-                  logits: np.ndarray, labels: np.ndarray, texts: list[str],
-                  temperature: float | None) -> None:
-    from tfbert.scoring import report, task_report
-
-    head = classifier.head
-    if head.task == REGRESSION:
-        task_report.write_regression_report(folder, title, metrics, labels, head.scores(logits),
-                                            texts)
-    elif head.task == MULTI_LABEL:
-        task_report.write_multilabel_report(folder, title, metrics, labels, sigmoid(logits),
-                                            head.thresholds, head.names, texts)
-    else:
-        report.write_report(folder, title, metrics, logits, labels, texts, head.names,
-                            temperature=temperature)
 
 
 def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 64) -> dict:
@@ -53,8 +34,7 @@ def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 
                         f" but the data gives {'pairs' if pairs is not None else 'one text'} "
                         "per row; name the text column(s) with --text-column (a,b for pairs)")
     logits = classifier.predict_logits(list(frame["text"]), pairs)
-    targets = np.stack(frame["label"].to_list()) if classifier.task == MULTI_LABEL \
-        else frame["label"].to_numpy()
+    targets = label_array(frame["label"])
     metrics = split_metrics(classifier.head, logits, targets)
     metrics_path = Path(run_dir) / "metrics.json"
     recorded = read_json(metrics_path) if metrics_path.exists() else {}
@@ -63,6 +43,7 @@ def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 
     write_json_atomic(metrics_path, recorded)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-")[-80:]
     temperature = recorded.get("calibration", {}).get("temperature")
-    _write_report(Path(run_dir) / "evaluations" / slug, f"Evaluation on {key}", classifier,
-                  metrics, logits, targets, shown_texts(frame), temperature)
+    write_task_report(Path(run_dir) / "evaluations" / slug, f"Evaluation on {key}",
+                      classifier.head, metrics, logits, targets, shown_texts(frame),
+                      temperature=temperature)
     return metrics

@@ -117,6 +117,12 @@ def build_model(name_or_path: str, labels: LabelSet | None = None):
         raise ModelLoadError(f"cannot load a model from {name_or_path!r}: {err}") from err
 
 
+def output_names(model) -> tuple[str, ...]:
+    """The names of a loaded model's outputs (classes, labels, or the target), in id order."""
+    names = model.config.id2label
+    return tuple(names[i] for i in range(len(names)))
+
+
 def _gelu_in_float32(x: tf.Tensor) -> tf.Tensor:
     """The exact (erf) GELU computed in float32, returned in the input's dtype."""
     return tf.cast(tf.nn.gelu(tf.cast(x, tf.float32)), x.dtype)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfbert.config import DataConfig, PredictConfig
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
-from tfbert.model import build_model, load_tokenizer
+from tfbert.model import build_model, load_tokenizer, output_names
 from tfbert.prediction import Prediction, check_pairs, to_predictions
 from tfbert.run_folder import open_run_folder
 from tfbert.scoring.metrics import softmax
@@ -73,8 +73,7 @@ class Classifier:
         self.data = data  # how texts are cut: the run's own settings
         self.is_pair = data.is_pair
         self.batch_size = batch_size
-        names = model.config.id2label
-        self.label_names = tuple(names[i] for i in range(len(names)))
+        self.label_names = output_names(model)
         self.head = head or TaskHead(task_of(model.config.problem_type), self.label_names)
         self.task = self.head.task
         self._logits_fn = make_logits_fn(model)
@@ -88,8 +87,7 @@ class Classifier:
         """
         folder = open_run_folder(run_dir)
         model = build_model(str(folder.path))
-        names = model.config.id2label
-        head = folder.task_head(tuple(names[i] for i in range(len(names))))
+        head = folder.task_head(output_names(model))
         return cls(model, load_tokenizer(str(folder.path)), folder.config().data, batch_size,
                    folder.temperature(), head)
 

@@ -4,6 +4,7 @@ evaluation split's metrics, and the test report for the run's task."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -71,25 +72,32 @@ def _calibrated_temperature(metrics: dict, raw: dict) -> float:
     return temperature
 
 
+def write_task_report(folder: Path, title: str, head: TaskHead, metrics: dict,
+                      logits: np.ndarray, labels: np.ndarray, texts: list[str],
+                      history: dict | None = None, temperature: float | None = None,
+                      gain: dict | None = None) -> Path:
+    """report.md and its plots for one split, in the form of the head's task."""
+    from tfbert.scoring import report, task_report
+
+    if head.task == REGRESSION:
+        return task_report.write_regression_report(folder, title, metrics, labels,
+                                                   head.scores(logits), texts, history)
+    if head.task == MULTI_LABEL:
+        return task_report.write_multilabel_report(folder, title, metrics, labels, sigmoid(logits),
+                                                   head.thresholds, head.names, texts, history, gain)
+    return report.write_report(folder, title, metrics, logits, labels, texts, head.names, history,
+                               temperature)
+
+
 def write_run_report(folder: RunFolder, head: TaskHead, metrics: dict, raw: dict,
                      test_texts: list[str], history: dict, calibrate: bool) -> None:
     """report.md for the test split, in the task's form; a temperature first, if asked."""
-    from tfbert.scoring import report, task_report
-
-    logits, labels = raw["test"]
-    title = "Test set report"
-    if head.task == REGRESSION:
-        path = task_report.write_regression_report(folder.path, title, metrics["test"], labels,
-                                                   head.scores(logits), test_texts, history)
-    elif head.task == MULTI_LABEL:
-        path = task_report.write_multilabel_report(
-            folder.path, title, metrics["test"], labels, sigmoid(logits), head.thresholds,
-            head.names, test_texts, history, metrics["thresholds"]["test"])
-    else:
-        temperature = _calibrated_temperature(metrics, raw) if calibrate else None
-        path = report.write_report(folder.path, title, metrics["test"], logits, labels,
-                                   test_texts, head.names, history, temperature)
-    if calibrate and head.task != SINGLE_LABEL:
+    single_label = head.task == SINGLE_LABEL
+    temperature = _calibrated_temperature(metrics, raw) if calibrate and single_label else None
+    gain = metrics.get("thresholds", {}).get("test")
+    path = write_task_report(folder.path, "Test set report", head, metrics["test"], *raw["test"],
+                             test_texts, history, temperature, gain)
+    if calibrate and not single_label:
         log.warning("--calibrate fits a softmax temperature: single-label runs only; skipped")
     log.info("report: %s", path)
 

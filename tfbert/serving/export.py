@@ -21,7 +21,13 @@ import tensorflow as tf
 from tfbert.base.errors import ExportError
 from tfbert.base.files import read_json, write_text_atomic
 from tfbert.config import COMPUTE_DTYPES, DEFAULT_EXPORT_NAME, EXPORT_NAME_PATTERN, RunConfig
-from tfbert.model import build_model, load_tokenizer, precision_policy, use_float32_gelu
+from tfbert.model import (
+    build_model,
+    load_tokenizer,
+    output_names,
+    precision_policy,
+    use_float32_gelu,
+)
 from tfbert.run_folder import RunFolder, open_run_folder
 from tfbert.serving.exported import TEXT_SIGNATURE
 from tfbert.serving.model_card import BATCHING_PARAMETERS, MODELS_CONFIG, model_card
@@ -113,8 +119,7 @@ def build_run_module(folder: RunFolder, cfg: RunConfig, compute_dtype: str = "fl
         model = build_model(str(folder.path))
         if compute_dtype == "bfloat16":
             use_float32_gelu(model)
-        names = model.config.id2label
-        head = folder.task_head(tuple(names[i] for i in range(len(names))))
+        head = folder.task_head(output_names(model))
         return build_serving_module(model, load_tokenizer(str(folder.path)), data.max_length,
                                     folder.temperature() if temperature is None else temperature,
                                     data.truncation, data.head_tokens, data.is_pair, head)

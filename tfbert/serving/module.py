@@ -6,6 +6,7 @@ import logging
 
 import tensorflow as tf
 
+from tfbert.model import output_names
 from tfbert.serving.exported import TEXT_SIGNATURE
 from tfbert.tasks.head import TaskHead
 from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, task_of
@@ -127,9 +128,7 @@ def build_serving_module(
     except UnsupportedTokenizerError as err:
         log.warning("raw-text signature not exported: %s; only the token-id signature is", err)
         text_tokenizer = None
-    names = model.config.id2label
-    head = head or TaskHead(task_of(model.config.problem_type),
-                            tuple(names[i] for i in range(len(names))))
+    head = head or TaskHead(task_of(model.config.problem_type), output_names(model))
     input_names = tuple(n for n in tokenizer.model_input_names
                         if n in ("input_ids", "attention_mask", "token_type_ids"))
     return ServingModule(model, head, input_names, text_tokenizer, temperature)
