@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tfbert.tokenizers.graph_ops import positions, row_ranks, runs, shift_right
+from tfbert.codepoints.graph_ops import positions, row_ranks, runs, shift_right
+from tfbert.codepoints.unicode_tables import UNICODE_END, WHITESPACE
 from tfbert.tokenizers.normalizers import NormalizerStep
 from tfbert.tokenizers.tokenizer_json import AddedToken, Frame, backend_config, read_layout, require
 from tfbert.tokenizers.truncation import PAIR_STRATEGIES, kept_lengths, lay_out
-from tfbert.tokenizers.unicode_tables import UNICODE_END, WHITESPACE
 
 
 class _AddedPatterns(NamedTuple):

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfbert.tokenizers.base import InGraphTokenizer
-from tfbert.tokenizers.graph_ops import (
+from tfbert.codepoints.graph_ops import (
     every_other_in_runs,
     insert_before,
     segment_links,
@@ -30,8 +29,9 @@ from tfbert.tokenizers.graph_ops import (
     shift_right,
     utf8_bytes,
 )
+from tfbert.codepoints.unicode_tables import SURROGATES, UNICODE_END, CodePointTable, code_point_chunks
+from tfbert.tokenizers.base import InGraphTokenizer
 from tfbert.tokenizers.tokenizer_json import Frame, read_frame, require
-from tfbert.tokenizers.unicode_tables import SURROGATES, UNICODE_END, CodePointTable, code_point_chunks
 
 _LETTER, _NUMBER, _OTHER, _SPACE, _MARKER, _END = 0, 1, 2, 3, 4, 5  # classes of the split
 _PROBES = {_OTHER: ("!", "a"), _LETTER: ("a", "1"), _NUMBER: ("1", "a")}  # anchor, separator

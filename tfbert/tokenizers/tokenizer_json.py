@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tfbert.tokenizers.unicode_tables import WHITESPACE
+from tfbert.codepoints.unicode_tables import WHITESPACE
 
 
 class UnsupportedTokenizerError(ValueError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfbert.tokenizers.graph_ops import row_ranks
+from tfbert.codepoints.graph_ops import row_ranks
 from tfbert.tokenizers.tokenizer_json import Layout
 
 PAIR_STRATEGIES = ("longest_first", "only_first", "only_second")

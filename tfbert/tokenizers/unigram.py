@@ -16,20 +16,21 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfbert.tokenizers.base import InGraphTokenizer
-from tfbert.tokenizers.graph_ops import (
+from tfbert.codepoints.graph_ops import (
     insert_before,
     on_chain,
     positions,
+    repeat_each,
     runs,
     segment_links,
     shift_right,
     utf8_bytes,
 )
+from tfbert.codepoints.trie import VocabTrie
+from tfbert.codepoints.unicode_tables import UNICODE_END, WHITESPACE
+from tfbert.tokenizers.base import InGraphTokenizer
 from tfbert.tokenizers.normalizers import normalizer_steps
 from tfbert.tokenizers.tokenizer_json import Frame, read_frame, require
-from tfbert.tokenizers.trie import VocabTrie
-from tfbert.tokenizers.unicode_tables import UNICODE_END
 
 _UNK_PENALTY = 10.0  # the fast tokenizer scores an unknown character min score - 10
 
@@ -46,16 +47,26 @@ class _Spec:
     replacement: str
     prepend: str  # "always", "first" or "never"
     split: bool
+    whitespace_split: bool  # WhitespaceSplit runs before Metaspace (ALBERT as published)
     normalizer: dict[str, Any] | None  # tokenizer.json's, made into graph steps
+
+
+def _metaspace(pre: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The Metaspace step of a pre-tokenizer, and whether WhitespaceSplit comes before it."""
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    kinds = [step.get("type") for step in steps]
+    require(kinds in (["Metaspace"], ["WhitespaceSplit", "Metaspace"]),
+            f"pre-tokenizer {' + '.join(map(str, kinds))} is not [WhitespaceSplit +] Metaspace")
+    return steps[-1], len(steps) == 2
 
 
 def _read_spec(tokenizer: Any, config: dict[str, Any]) -> tuple[_Spec, Frame]:
     model = config["model"]
-    pre = config.get("pre_tokenizer") or {}
-    require(pre.get("type") == "Metaspace", "pre-tokenizer is not Metaspace")
+    pre, whitespace_split = _metaspace(config.get("pre_tokenizer") or {})
     require(len(pre.get("replacement", "")) == 1, "Metaspace replacement is not one character")
     prepend = pre.get("prepend_scheme", "always" if pre.get("add_prefix_space", True) else "never")
     require(prepend in ("always", "first", "never"), f"Metaspace prepend_scheme {prepend}")
+    require(not (whitespace_split and prepend == "first"), "WhitespaceSplit with prepend first")
     vocab = {str(piece): i for i, (piece, _) in enumerate(model["vocab"])}
     scores = np.array([float(score) for _, score in model["vocab"]], np.float64)
     require(len(vocab) == len(scores), "a piece is listed twice")
@@ -67,7 +78,7 @@ def _read_spec(tokenizer: Any, config: dict[str, Any]) -> tuple[_Spec, Frame]:
         byte_ids = np.array([vocab[n] for n in names], np.int32)
     spec = _Spec(vocab, scores, int(model["unk_id"]), float(scores.min()) - _UNK_PENALTY,
                  byte_ids, pre["replacement"], prepend, bool(pre.get("split", True)),
-                 config.get("normalizer"))
+                 whitespace_split, config.get("normalizer"))
     return spec, read_frame(tokenizer, config)
 
 
@@ -90,19 +101,27 @@ class UnigramTextTokenizer(InGraphTokenizer):
         self._byte_ids = None if spec.byte_ids is None else tf.constant(spec.byte_ids)
         self._replacement = ord(spec.replacement)
         self._prepend, self._split_on_replacement = spec.prepend, spec.split
+        self._whitespace_split = spec.whitespace_split
 
     def _pre_tokenize(self, chars: tf.Tensor, rows: tf.Tensor
                       ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Metaspace: spaces become the replacement, which is put before segments and starts
-        each piece."""
+        """[WhitespaceSplit +] Metaspace: spaces become the replacement, which is put before
+        segments (words, after WhitespaceSplit) and starts each piece."""
+        words = rows  # what Metaspace works on one by one
+        if self._whitespace_split:  # words without their whitespace, each on its own
+            space = tf.reduce_any(chars[:, None] == tf.constant(WHITESPACE)[None, :], 1)
+            word_start = ~space & (shift_right(space, False) | ~segment_links(chars, rows))
+            chars, rows, word_start = (tf.boolean_mask(t, ~space) for t in (chars, rows, word_start))
+            words = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
         chars = tf.where(chars == ord(" "), self._replacement, chars)
-        segment_start = (chars < UNICODE_END) & ~segment_links(chars, rows)
+        segment_start = (chars < UNICODE_END) & ~segment_links(chars, words)
         if self._prepend == "first":  # only where the original text starts
             segment_start &= shift_right(rows, -1) != rows
         if self._prepend != "never":
-            chars, rows = insert_before(chars, rows, segment_start & (chars != self._replacement),
-                                        self._replacement)
-        starts = ~segment_links(chars, rows)
+            inserted = segment_start & (chars != self._replacement)
+            chars, words = insert_before(chars, words, inserted, self._replacement)
+            rows = tf.gather(rows, repeat_each(1 + tf.cast(inserted, tf.int32))[0])
+        starts = ~segment_links(chars, words)
         if self._split_on_replacement:
             starts |= chars == self._replacement
         return chars, rows, starts

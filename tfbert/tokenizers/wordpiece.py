@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfbert.codepoints.graph_ops import on_chain, positions, runs, shift_right
+from tfbert.codepoints.trie import VocabTrie
+from tfbert.codepoints.unicode_tables import UNICODE_END, CodePointTable, code_point_chunks
 from tfbert.tokenizers.base import InGraphTokenizer
-from tfbert.tokenizers.graph_ops import on_chain, positions, runs, shift_right
 from tfbert.tokenizers.normalizers import CodePointMap, code_point_map
 from tfbert.tokenizers.tokenizer_json import Frame, read_frame, require
-from tfbert.tokenizers.trie import VocabTrie
-from tfbert.tokenizers.unicode_tables import UNICODE_END, CodePointTable, code_point_chunks
 
 _OTHER, _SPACE, _ISOLATED = 0, 1, 2  # what the pre-tokenizer does with a character
 

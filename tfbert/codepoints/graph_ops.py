@@ -11,7 +11,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfbert.tokenizers.unicode_tables import UNICODE_END
+from tfbert.codepoints.unicode_tables import UNICODE_END
 
 
 def shift_right(values: tf.Tensor, fill: Any) -> tf.Tensor:
@@ -76,13 +76,31 @@ def every_other_in_runs(flags: tf.Tensor) -> tf.Tensor:
     return flags & ((tf.range(tf.size(flags)) - tf.gather(first, run)) % 2 == 0)
 
 
+def utf8_width(chars: tf.Tensor) -> tf.Tensor:
+    """How many UTF-8 bytes spell each code point."""
+    return 1 + tf.add_n([tf.cast(chars >= limit, tf.int32) for limit in (0x80, 0x800, 0x10000)])
+
+
+def utf8_packed(chars: tf.Tensor) -> tf.Tensor:
+    """Each code point's UTF-8 bytes read as one big-endian int64 (\"é\" -> 0xC3A9)."""
+    width = tf.cast(utf8_width(chars), tf.int64)
+    char = tf.cast(chars, tf.int64)
+    lead = tf.gather(tf.constant([0, 0, 0xC0, 0xE0, 0xF0], tf.int64), width)
+    packed = tf.zeros_like(char)
+    for k in range(4):  # byte k of a character of `width` bytes, first to last
+        shift = 6 * (width - 1 - k)
+        byte = tf.where(k == 0, lead | tf.bitwise.right_shift(char, shift),
+                        0x80 | (tf.bitwise.right_shift(char, tf.maximum(shift, 0)) & 0x3F))
+        packed = tf.where(k < width, tf.bitwise.left_shift(packed, 8) | byte, packed)
+    return packed
+
+
 def utf8_bytes(chars: tf.Tensor, spelled: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Each `spelled` code point as its UTF-8 bytes, one element per byte; the others as they are.
 
     Returns the index in `chars` each element comes from, and its value.
     """
-    width = 1 + tf.add_n([tf.cast(chars >= limit, tf.int32) for limit in (0x80, 0x800, 0x10000)])
-    width = tf.where(spelled, width, 1)
+    width = tf.where(spelled, utf8_width(chars), 1)
     source, k = repeat_each(width)
     char, n = tf.gather(chars, source), tf.gather(width, source)
     lead = tf.gather(tf.constant([0, 0, 0xC0, 0xE0, 0xF0]), n)

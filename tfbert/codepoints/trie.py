@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfbert.tokenizers.unicode_tables import UNICODE_END
+from tfbert.codepoints.unicode_tables import UNICODE_END
 
 STATE_SHIFT = 22  # keys are state * 2**22 + code point (markers are below 2**22)
 NO_TOKEN = -1
