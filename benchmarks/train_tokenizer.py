@@ -19,7 +19,8 @@ USAGE = """example:
         --data ../shared/data/imdb/train.parquet --vocab-size 8000 --output saved_models/tok-bpe
     python -m benchmarks.tokenizer_parity --model saved_models/tok-bpe \\
         --data ../shared/data/imdb/test.parquet --max-length 512"""
-FAMILY_NAMES = ("albert-unigram", "byte-level-bpe", "mpnet-wordpiece", "xlmr-unigram")
+FAMILY_NAMES = ("albert-unigram", "byte-level-bpe", "mpnet-wordpiece", "xlmr-unigram",
+                "xlmr-spm", "albert-spm", "albert-published-spm", "deberta-spm")
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 
 
@@ -27,13 +28,23 @@ def family_trainers() -> dict[str, Callable[..., Any]]:
     """Trainer of each family: (folder, texts, vocab_size, **options) -> fast tokenizer."""
     if str(TESTS) not in sys.path:
         sys.path.insert(0, str(TESTS))  # imported as the tests import it
-    from tokenizer_builders import train_byte_level_bpe, train_mpnet_wordpiece, train_unigram
+    from tokenizer_builders import (
+        SENTENCEPIECE_STYLES,
+        train_byte_level_bpe,
+        train_mpnet_wordpiece,
+        train_sentencepiece,
+        train_unigram,
+    )
+
+    def sentencepiece_trainer(style: str) -> Callable[..., Any]:
+        return lambda *a, **k: train_sentencepiece(*a, style=style, **k)
 
     return {
         "byte-level-bpe": train_byte_level_bpe,
         "mpnet-wordpiece": train_mpnet_wordpiece,
         "albert-unigram": lambda *a, **k: train_unigram(*a, style="albert", **k),
         "xlmr-unigram": lambda *a, **k: train_unigram(*a, style="xlmr", **k),
+        **{f"{style}-spm": sentencepiece_trainer(style) for style in SENTENCEPIECE_STYLES},
     }
 
 

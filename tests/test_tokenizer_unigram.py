@@ -1,4 +1,5 @@
-"""SentencePiece Unigram only: byte fallback, refusals, a tiny ALBERT fine-tuned and served.
+"""SentencePiece Unigram only: byte fallback, refusals (a tiny ALBERT, XLM-R and DeBERTa-v2 are
+fine-tuned and served in test_tokenizer_precompiled.py).
 
 The cases every family shares are in test_tokenizer_families.py.
 """
@@ -7,9 +8,8 @@ import json
 
 import pytest
 import transformers
-from serving_checks import fine_tune_export_and_compare
-from tokenizer_builders import save_tiny_classifier, train_unigram
-from tokenizer_cases import EXTRA_TEXTS, HARD_TEXTS, assert_same, corpus
+from tokenizer_builders import train_unigram
+from tokenizer_cases import assert_same, corpus
 from tokenizers import Tokenizer, normalizers
 
 import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
@@ -44,13 +44,3 @@ def test_normalizers_it_cannot_copy_are_refused(tmp_path):
         backend.normalizer = normalizer
         with pytest.raises(UnsupportedTokenizerError, match="normalizer"):
             UnigramTextTokenizer.from_fast_tokenizer(type(reference)(tokenizer_object=backend), 16)
-
-
-def test_albert_run_exports_a_raw_text_signature(toy_data_dir, tmp_path):
-    from conftest import toy_reviews
-
-    texts = toy_reviews(200, seed=4)["text"].tolist() + corpus(100)
-    tokenizer = train_unigram(tmp_path / "unigram", texts, 400, style="albert")
-    checkpoint = save_tiny_classifier(tmp_path / "tiny", tokenizer, "albert", embedding_size=8)
-    fine_tune_export_and_compare(checkpoint, toy_data_dir, tmp_path / "runs", "SentencePiece Unigram",
-                                 HARD_TEXTS + EXTRA_TEXTS + ["good " * 100])

@@ -9,6 +9,7 @@ without TensorFlow.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,51 @@ def train_unigram(folder: Path, texts: Iterable[str], vocab_size: int, style: st
     folder.mkdir(parents=True, exist_ok=True)
     wrapped.save_pretrained(str(folder))
     return wrapped
+
+
+SENTENCEPIECE_STYLES = ("xlmr", "albert", "albert-published", "deberta")
+
+
+def train_sentencepiece(folder: Path, texts: Iterable[str], vocab_size: int,
+                        style: str = "xlmr") -> Any:
+    """A SentencePiece Unigram model trained on `texts` with its default rule (nmt_nfkc, the
+    precompiled character map the published checkpoints carry), converted by transformers as
+    XLM-R, ALBERT or DeBERTa-v2/v3 tokenizers are.
+
+    "albert-published": ALBERT as albert-base-v2's tokenizer.json was written (an older
+    converter): WhitespaceSplit before Metaspace, the legacy `add_prefix_space` form.
+    """
+    import json
+
+    import sentencepiece
+    import transformers
+    from tokenizers import Tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus_file = Path(scratch) / "corpus.txt"
+        corpus_file.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf-8")
+        sentencepiece.SentencePieceTrainer.train(
+            input=str(corpus_file), model_prefix=str(Path(scratch) / "spm"), vocab_size=vocab_size,
+            model_type="unigram", hard_vocab_limit=False, minloglevel=2, num_threads=1)
+        tokenizer = _sentencepiece_kind(style)(vocab_file=str(Path(scratch) / "spm.model"))
+    if style == "albert-published":
+        config = json.loads(tokenizer.backend_tokenizer.to_str())
+        config["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"},
+            {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True}]}
+        tokenizer = type(tokenizer)(tokenizer_object=Tokenizer.from_str(json.dumps(config)),
+                         **{k: getattr(tokenizer, k) for k in ("unk_token", "pad_token", "cls_token",
+                                                               "sep_token", "mask_token")})
+    tokenizer.save_pretrained(str(folder))
+    return transformers.AutoTokenizer.from_pretrained(str(folder))
+
+
+def _sentencepiece_kind(style: str) -> Any:
+    import transformers
+
+    return {"xlmr": transformers.XLMRobertaTokenizerFast,
+            "deberta": transformers.DebertaV2TokenizerFast}.get(style, transformers.AlbertTokenizerFast)
 
 
 def train_mpnet_wordpiece(folder: Path, texts: Iterable[str], vocab_size: int) -> Any:
