@@ -23,7 +23,7 @@ USAGE = """examples (after benchmarks.train_tokenizer):
         --data ../shared/data/imdb/test.parquet --max-length 512 --pairs next"""
 ARCHITECTURES = {"RobertaTokenizerFast": "roberta", "XLMRobertaTokenizerFast": "xlm-roberta",
                  "AlbertTokenizerFast": "albert", "MPNetTokenizerFast": "mpnet",
-                 "BertTokenizerFast": "bert"}
+                 "BertTokenizerFast": "bert", "DebertaV2TokenizerFast": "deberta-v2"}
 
 
 def save_random_checkpoint(tokenizer, folder: Path, max_length: int) -> Path:

@@ -240,7 +240,6 @@ class PrecompiledMap(tf.Module):
             elif len(key.encode("utf-8")) < 6:
                 longer[prefix_key(key.encode("utf-8"))] = entry
         keys = sorted(longer)
-        self.table_bytes = int(entries.nbytes // 1024)  # reported in the export log
         self._table = CodePointTable(entries, beyond=KEEP)
         self._keys = tf.constant(np.array(keys + [np.iinfo(np.int64).max], np.int64))
         self._key_entries = tf.constant(np.array([longer[k] for k in keys] + [KEEP], np.int32))
