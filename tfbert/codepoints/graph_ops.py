@@ -82,7 +82,7 @@ def utf8_width(chars: tf.Tensor) -> tf.Tensor:
 
 
 def utf8_packed(chars: tf.Tensor) -> tf.Tensor:
-    """Each code point's UTF-8 bytes read as one big-endian int64 (\"é\" -> 0xC3A9)."""
+    """Each code point's UTF-8 bytes read as one big-endian int64 ("é" -> 0xC3A9)."""
     width = tf.cast(utf8_width(chars), tf.int64)
     char = tf.cast(chars, tf.int64)
     lead = tf.gather(tf.constant([0, 0, 0xC0, 0xE0, 0xF0], tf.int64), width)

@@ -21,6 +21,11 @@ WHITESPACE = (*range(0x9, 0xE), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B)
               0x2029, 0x202F, 0x205F, 0x3000)
 
 
+def whitespace_mask(chars: tf.Tensor) -> tf.Tensor:
+    """Which code points are WHITESPACE (what Strip, WhitespaceSplit and lstrip/rstrip remove)."""
+    return tf.reduce_any(chars[:, None] == tf.constant(WHITESPACE, tf.int32)[None, :], 1)
+
+
 def code_point_chunks(size: int = 1 << 16) -> Iterator[np.ndarray]:
     """Every Unicode scalar value (surrogates left out), in arrays of at most `size`, for
     probing a tokenizer component on all of them in a few long calls."""

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbert.codepoints.graph_ops import positions, row_ranks, runs, shift_right
-from tfbert.codepoints.unicode_tables import UNICODE_END, WHITESPACE
+from tfbert.codepoints.unicode_tables import UNICODE_END, whitespace_mask
 from tfbert.tokenizers.normalizers import NormalizerStep
 from tfbert.tokenizers.tokenizer_json import AddedToken, Frame, backend_config, read_layout, require
 from tfbert.tokenizers.truncation import PAIR_STRATEGIES, kept_lengths, lay_out
@@ -62,7 +62,6 @@ class InGraphTokenizer(tf.Module):
         self._raw_patterns = self._patterns(frame.raw_tokens, first_marker=0)
         self._normalized_patterns = self._patterns(frame.normalized_tokens,
                                                    first_marker=len(frame.raw_tokens))
-        self._whitespace = tf.constant(WHITESPACE, tf.int32)
         specs = [tf.TensorSpec([None], tf.string)] * len(self._layout.types)  # texts (, text_pairs)
         self._encode = tf.function(self._encode_batch, input_signature=specs, autograph=False)
 
@@ -188,7 +187,7 @@ class InGraphTokenizer(tf.Module):
     def _whitespace_runs(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """Which characters are whitespace, and where their run (within the row) starts and ends;
         other characters are runs of their own (first = their index, last = index + 1)."""
-        space = tf.reduce_any(chars[:, None] == self._whitespace[None, :], 1)
+        space = whitespace_mask(chars)
         joined = space & shift_right(space, False) & (shift_right(rows, -1) == rows)
         run, begins, ends = runs(~joined)
         last = tf.where(space, tf.gather(ends, run), tf.range(tf.size(chars)) + 1)

@@ -37,9 +37,9 @@ from tfbert.codepoints.graph_ops import (
 from tfbert.codepoints.graphemes import GraphemeBreaks
 from tfbert.codepoints.unicode_tables import (
     UNICODE_END,
-    WHITESPACE,
     CodePointTable,
     code_point_chunks,
+    whitespace_mask,
 )
 from tfbert.tokenizers.tokenizer_json import require
 
@@ -202,10 +202,9 @@ class Strip(tf.Module):
     def __init__(self, left: bool, right: bool) -> None:
         super().__init__()
         self._left, self._right = bool(left), bool(right)
-        self._whitespace = tf.constant(WHITESPACE, tf.int32)
 
     def __call__(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        space = tf.reduce_any(chars[:, None] == self._whitespace[None, :], 1)
+        space = whitespace_mask(chars)
         linked = segment_links(chars, rows)  # whether the character before is of the same piece
         drop = tf.zeros_like(space)
         if self._left:  # spaces from a piece's start: a run not broken since the start

@@ -27,7 +27,7 @@ from tfbert.codepoints.graph_ops import (
     utf8_bytes,
 )
 from tfbert.codepoints.trie import VocabTrie
-from tfbert.codepoints.unicode_tables import UNICODE_END, WHITESPACE
+from tfbert.codepoints.unicode_tables import UNICODE_END, whitespace_mask
 from tfbert.tokenizers.base import InGraphTokenizer
 from tfbert.tokenizers.normalizers import normalizer_steps
 from tfbert.tokenizers.tokenizer_json import Frame, read_frame, require
@@ -109,7 +109,7 @@ class UnigramTextTokenizer(InGraphTokenizer):
         segments (words, after WhitespaceSplit) and starts each piece."""
         words = rows  # what Metaspace works on one by one
         if self._whitespace_split:  # words without their whitespace, each on its own
-            space = tf.reduce_any(chars[:, None] == tf.constant(WHITESPACE)[None, :], 1)
+            space = whitespace_mask(chars)
             word_start = ~space & (shift_right(space, False) | ~segment_links(chars, rows))
             chars, rows, word_start = (tf.boolean_mask(t, ~space) for t in (chars, rows, word_start))
             words = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
