@@ -206,15 +206,14 @@ class Strip(tf.Module):
     def __call__(self, chars: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         space = whitespace_mask(chars)
         linked = segment_links(chars, rows)  # whether the character before is of the same piece
+        # runs: a character, then the spaces that follow it in its piece
+        run, first, end = runs(~(space & linked))
         drop = tf.zeros_like(space)
-        if self._left:  # spaces from a piece's start: a run not broken since the start
-            run, first, _ = runs(~(space & linked))
-            drop |= space & tf.gather(space & ~linked, tf.gather(first, run))
-        if self._right:
-            reverse = tf.reverse(space, [0]), tf.reverse(shift_left(linked, False), [0])
-            run, first, _ = runs(~(reverse[0] & reverse[1]))
-            drop |= tf.reverse(reverse[0] & tf.gather(reverse[0] & ~reverse[1],
-                                                      tf.gather(first, run)), [0])
+        if self._left:  # the run opens a piece with a space: all of it leads
+            drop |= tf.gather(space & ~linked, tf.gather(first, run))
+        if self._right:  # what follows the run starts another piece: its spaces trail
+            after = tf.gather(tf.concat([linked, [False]], 0), tf.gather(end, run))
+            drop |= space & ~after
         return tf.boolean_mask(chars, ~drop), tf.boolean_mask(rows, ~drop)
 
 
