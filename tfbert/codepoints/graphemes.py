@@ -12,6 +12,7 @@ start.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -33,12 +34,15 @@ _ASKED = {"a": "A", "\u00a9": "Q", "\u0301": "Z"}  # © is Extended_Pictographic
 _SEPARATOR = "\n"  # a control: a boundary on both sides
 
 
-def _ask(replacements: dict[str, str], texts: list[str]) -> list[str]:
-    """What the real `Precompiled` normalizer makes of each text under a map of our own."""
+def _which(replacements: dict[str, str], chars: list[str], probe: Callable[[str], str],
+           answer: Callable[[str], bool]) -> list[str]:
+    """The characters whose probe text the real `Precompiled` normalizer, under a map of our
+    own, turns into an output for which `answer` holds."""
     from tokenizers.normalizers import Precompiled
 
     normalize = Precompiled(build_charsmap(replacements)).normalize_str
-    return normalize(_SEPARATOR.join(texts)).split(_SEPARATOR)
+    outputs = normalize(_SEPARATOR.join(map(probe, chars))).split(_SEPARATOR)
+    return [c for c, out in zip(chars, outputs, strict=True) if answer(out)]
 
 
 @functools.cache
@@ -49,37 +53,35 @@ def grapheme_properties() -> np.ndarray:
     character asked about and a mark show whether a boundary lies between them. Only what can
     change a normalized text is asked: a character's class where its cluster can be that short.
     """
-    cps = [cp for cp in range(UNICODE_END) if cp not in SURROGATES and cp not in (0x0A, 0x0D)]
-    chars = [chr(cp) for cp in cps]
+    chars = [chr(cp) for cp in range(UNICODE_END) if cp not in SURROGATES and cp not in (0x0A, 0x0D)]
     values = np.zeros(UNICODE_END, np.int32)
-    answers = _ask(_ASKED, [f"a{c}" for c in chars])  # x Extend, ZWJ, SpacingMark: one cluster
-    joins = {c for c, out in zip(chars, answers, strict=True) if out == "A"}
-    answers = _ask(_ASKED, [f"{c}\u0301\u0302" for c in chars])  # a control stands alone
-    controls = {c for c, out in zip(chars, answers, strict=True) if out.endswith("Z")}
+    # x Extend, ZWJ, SpacingMark: one cluster with "a"; a control stands alone before marks
+    joins = set(_which(_ASKED, chars, lambda c: f"a{c}", lambda out: out == "A"))
+    controls = set(_which(_ASKED, chars, lambda c: f"{c}\u0301\u0302", lambda out: out.endswith("Z")))
     rest = [c for c in chars if c not in joins and c not in controls]
-    answers = _ask(_ASKED, [f"\u00a9\u200d{c}" for c in rest])  # GB11 keeps the ZWJ
-    values[[ord(c) for c, out in zip(rest, answers, strict=True) if out.startswith("Q\u200d")]] = PICTOGRAPHIC
-    short = [c for c in rest if len(c.encode()) <= 2]
-    answers = _ask(_ASKED, [f"{c}a\u0301" for c in short])  # Prepend x: the mark stays
-    prepends = [c for c, out in zip(short, answers, strict=True) if out.endswith("AZ")]
+    pictographic = _which(_ASKED, rest, lambda c: f"\u00a9\u200d{c}",  # GB11 keeps the ZWJ
+                          lambda out: out.startswith("Q\u200d"))
+    values[[ord(c) for c in pictographic]] = PICTOGRAPHIC
+    by_width = {n: [c for c in rest if len(c.encode()) == n] for n in (1, 2, 3, 4)}
+    prepends = _which(_ASKED, by_width[1] + by_width[2], lambda c: f"{c}a\u0301",
+                      lambda out: out.endswith("AZ"))  # Prepend x: the mark stays
     wide = {chr(cp): "K" for cp in range(0x800, 0x10000) if cp not in SURROGATES}
-    middle = [c for c in rest if len(c.encode()) == 3]
-    answers = _ask(wide, [f"{c}a" for c in middle])
-    prepends += [c for c, out in zip(middle, answers, strict=True) if out == "K"]
-    far = [c for c in rest if len(c.encode()) == 4]
-    for first in range(0, len(far), 1 << 18):  # maps of our own stay under 2**21 units
-        chunk = far[first: first + (1 << 18)]
-        answers = _ask(dict.fromkeys(chunk, "K"), [f"{c}a" for c in chunk])
-        prepends += [c for c, out in zip(chunk, answers, strict=True) if out == "K"]
-    answers = _ask(wide, [f"\u0915\u094d{c}\u0301" for c in middle])  # GB9c keeps the mark
-    values[[ord(c) for c, out in zip(middle, answers, strict=True) if out.endswith("\u0301")]] |= CONSONANT
+    prepends += _which(wide, by_width[3], lambda c: f"{c}a", lambda out: out == "K")
+    for first in range(0, len(by_width[4]), 1 << 18):  # maps of our own stay under 2**21 units
+        chunk = by_width[4][first: first + (1 << 18)]
+        prepends += _which(dict.fromkeys(chunk, "K"), chunk, lambda c: f"{c}a", lambda out: out == "K")
+    consonants = _which(wide, by_width[3], lambda c: f"\u0915\u094d{c}\u0301",  # GB9c
+                        lambda out: out.endswith("\u0301"))
+    values[[ord(c) for c in consonants]] |= CONSONANT
     marks = sorted(joins)
-    answers = _ask(_ASKED, [f"\u00a9{c}\u200d\u00a9\u0301" for c in marks])  # Extend* in GB11
-    extends = [c for c, out in zip(marks, answers, strict=True) if out.endswith("Z")]
-    linked = _ask(wide, [f"\u0915{c}\u0915\u0301" for c in marks])
-    extended = _ask(wide, [f"\u0915{c}\u094d\u0915\u0301" for c in marks])
-    for c, link, ext in zip(marks, linked, extended, strict=True):
-        incb = LINKER if link.endswith("\u0301") else INCB_EXTEND if ext.endswith("\u0301") else 0
+    extends = set(_which(_ASKED, marks, lambda c: f"\u00a9{c}\u200d\u00a9\u0301",  # GB11's Extend*
+                         lambda out: out.endswith("Z")))
+    linkers = set(_which(wide, marks, lambda c: f"\u0915{c}\u0915\u0301",
+                         lambda out: out.endswith("\u0301")))
+    between = set(_which(wide, marks, lambda c: f"\u0915{c}\u094d\u0915\u0301",
+                         lambda out: out.endswith("\u0301")))
+    for c in marks:
+        incb = LINKER if c in linkers else INCB_EXTEND if c in between else 0
         values[ord(c)] |= incb | (EXTEND if c in extends else SPACING_MARK)
     for value, members in ((CONTROL, controls), (PREPEND, prepends)):
         values[[ord(c) for c in members]] |= value
