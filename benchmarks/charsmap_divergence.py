@@ -32,17 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     import sentencepiece
     import transformers
     from test_tokenizer_precompiled import CLUSTER_TEXTS
+    from tokenizer_builders import sentencepiece_model
     from tokenizer_cases import EXTRA_TEXTS, HARD_TEXTS, corpus
     from tokenizers.normalizers import Precompiled
 
     with tempfile.TemporaryDirectory() as scratch:
-        corpus_file = Path(scratch) / "corpus.txt"
-        corpus_file.write_text("\n".join(corpus(200)), encoding="utf-8")
-        sentencepiece.SentencePieceTrainer.train(
-            input=str(corpus_file), model_prefix=f"{scratch}/m", vocab_size=200,
-            hard_vocab_limit=False, minloglevel=2)
-        slow = sentencepiece.SentencePieceProcessor(model_file=f"{scratch}/m.model")
-        fast = transformers.XLMRobertaTokenizerFast(vocab_file=f"{scratch}/m.model")
+        model = str(sentencepiece_model(Path(scratch), corpus(200), 200))
+        slow = sentencepiece.SentencePieceProcessor(model_file=model)
+        fast = transformers.XLMRobertaTokenizerFast(vocab_file=model)
     steps = json.loads(fast.backend_tokenizer.to_str())["normalizer"]["normalizers"]
     blob = base64.b64decode(steps[0]["precompiled_charsmap"])
     normalize = Precompiled(blob).normalize_str

@@ -131,18 +131,13 @@ def train_sentencepiece(folder: Path, texts: Iterable[str], vocab_size: int,
     """
     import json
 
-    import sentencepiece
     import transformers
     from tokenizers import Tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        corpus_file = Path(scratch) / "corpus.txt"
-        corpus_file.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf-8")
-        sentencepiece.SentencePieceTrainer.train(
-            input=str(corpus_file), model_prefix=str(Path(scratch) / "spm"), vocab_size=vocab_size,
-            model_type="unigram", hard_vocab_limit=False, minloglevel=2, num_threads=1)
-        tokenizer = _sentencepiece_kind(style)(vocab_file=str(Path(scratch) / "spm.model"))
+        model = sentencepiece_model(Path(scratch), texts, vocab_size)
+        tokenizer = _sentencepiece_kind(style)(vocab_file=str(model))
     if style == "albert-published":
         config = json.loads(tokenizer.backend_tokenizer.to_str())
         config["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
@@ -153,6 +148,19 @@ def train_sentencepiece(folder: Path, texts: Iterable[str], vocab_size: int,
                                                                "sep_token", "mask_token")})
     tokenizer.save_pretrained(str(folder))
     return transformers.AutoTokenizer.from_pretrained(str(folder))
+
+
+def sentencepiece_model(folder: Path, texts: Iterable[str], vocab_size: int) -> Path:
+    """SentencePiece's own Unigram trained on `texts` with its default rule (nmt_nfkc): the
+    `spm.model` file in `folder`."""
+    import sentencepiece
+
+    corpus_file = folder / "corpus.txt"
+    corpus_file.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf-8")
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus_file), model_prefix=str(folder / "spm"), vocab_size=vocab_size,
+        model_type="unigram", hard_vocab_limit=False, minloglevel=2, num_threads=1)
+    return folder / "spm.model"
 
 
 def _sentencepiece_kind(style: str) -> Any:
