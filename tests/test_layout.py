@@ -1,9 +1,9 @@
 """The package's shape: subpackages import one way, no cycle, small files and functions, no copies.
 
 Layers, from the top: `cli` -> `labelling` -> `serving` -> the training spine (modules at the
-top of `tfbert/`) -> `tasks` (the problem types) -> `tokenizers` and `scoring` (side by side:
-neither imports the other) -> `codepoints` (tensors of code points) -> `base`. A module may
-import its own folder and the layers below it.
+top of `tfbert/`) -> `encoder` (the fast forward pass) -> `tasks` (the problem types) ->
+`tokenizers` and `scoring` (side by side: neither imports the other) -> `codepoints` (tensors of
+code points) -> `base`. A module may import its own folder and the layers below it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGE = REPO / "tfbert"
-LAYERS = {"cli": 4, "labelling": 3, "serving": 2, "": 1, "tasks": 0.5, "tokenizers": 0,
+LAYERS = {"cli": 4, "labelling": 3, "serving": 2, "": 1, "encoder": 0.75, "tasks": 0.5, "tokenizers": 0,
           "scoring": 0, "codepoints": -0.5, "base": -1}  # "": the spine
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
 MAX_FOLDER_LINES, MAX_FOLDER_FILES, MAX_SPINE_LINES = 1500, 12, 3000

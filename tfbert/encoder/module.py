@@ -1,0 +1,138 @@
+"""`FastEncoder`: a classifier's forward pass with its weights in the compute dtype, as a `tf.Module`.
+
+It holds copies of the weights as non-trainable variables (so it can be saved in a SavedModel on
+its own) and `load` refreshes them from the model they were read from, e.g. after a training epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfbert.encoder.blocks import activation_fn, attention_bias, dense, layer_norm, self_attention
+from tfbert.encoder.weights import COMPUTE_DTYPES, EncoderWeights, read_weights
+
+
+class FastEncoder(tf.Module):
+    """Float32 logits `[batch, outputs]` from `{"input_ids", "attention_mask"[, "token_type_ids"]}`.
+
+    The encoder's matrices are stored in `compute_dtype`; LayerNorm parameters and statistics,
+    and the classification head, stay in float32.
+    """
+
+    def __init__(self, weights: EncoderWeights, compute_dtype: str = "float32"):
+        super().__init__(name="fast_encoder")
+        if compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"compute dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+        self.compute_dtype = compute_dtype
+        self.model_type = weights.model_type
+        self.heads = weights.heads
+        self._activation = activation_fn(weights.activation)
+        self._head_activation = activation_fn(weights.head.activation)
+        self._epsilons = [b.attention_norm.epsilon for b in weights.blocks] + \
+                         [b.output_norm.epsilon for b in weights.blocks]
+        self._embedding_epsilon = weights.embeddings.norm.epsilon
+        self._padding_idx = weights.embeddings.padding_idx
+        self._has_token_types = weights.embeddings.token_type is not None
+        self._has_projection = weights.embeddings.projection is not None
+        self.variables_by_name = {name: tf.Variable(value, trainable=False, name=name.replace(".", "_"))
+                                  for name, value in self._arrays(weights).items()}
+
+    def _arrays(self, weights: EncoderWeights) -> dict[str, np.ndarray]:
+        """Every weight by name, matrices in the compute dtype, LayerNorm parameters in float32."""
+        wide = np.float32
+        narrow = tf.dtypes.as_dtype(self.compute_dtype).as_numpy_dtype
+        found = {}
+
+        def add_dense(name, layer, dtype=narrow):
+            found[f"{name}.kernel"] = layer.kernel.astype(dtype)
+            found[f"{name}.bias"] = layer.bias.astype(dtype)
+
+        def add_norm(name, norm):
+            found[f"{name}.gamma"], found[f"{name}.beta"] = norm.gamma.astype(wide), norm.beta.astype(wide)
+
+        emb = weights.embeddings
+        found["embeddings.word"] = emb.word.astype(narrow)
+        found["embeddings.position"] = emb.position.astype(narrow)
+        if emb.token_type is not None:
+            found["embeddings.token_type"] = emb.token_type.astype(narrow)
+        add_norm("embeddings.norm", emb.norm)
+        if emb.projection is not None:
+            add_dense("embeddings.projection", emb.projection)
+        for i, block in enumerate(weights.blocks):
+            for part in ("qkv", "attention_out", "up", "down"):
+                add_dense(f"layer_{i}.{part}", getattr(block, part))
+            add_norm(f"layer_{i}.attention_norm", block.attention_norm)
+            add_norm(f"layer_{i}.output_norm", block.output_norm)
+        # The head is one token per text: float32 costs nothing there, and keeps a regression's
+        # score or a calibrated probability from being rounded to bfloat16's 8 bits.
+        add_dense("head.dense", weights.head.dense, wide)
+        add_dense("head.out", weights.head.out, wide)
+        return found
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._epsilons) // 2
+
+    def load(self, weights: EncoderWeights) -> None:
+        """Copies new values of the same weights in (same architecture and sizes)."""
+        for name, value in self._arrays(weights).items():
+            self.variables_by_name[name].assign(value)
+
+    def _v(self, name: str) -> tf.Variable:
+        return self.variables_by_name[name]
+
+    def _pair(self, name: str) -> tuple[tf.Variable, tf.Variable]:
+        return self._v(f"{name}.kernel"), self._v(f"{name}.bias")
+
+    def _embed(self, input_ids: tf.Tensor, token_type_ids: tf.Tensor | None) -> tf.Tensor:
+        length = tf.shape(input_ids)[1]
+        if self._padding_idx is None:
+            positions = tf.range(length)[None, :]
+        else:  # RoBERTa: real tokens count from padding_idx + 1, padding keeps padding_idx
+            real = tf.cast(tf.not_equal(input_ids, self._padding_idx), input_ids.dtype)
+            positions = tf.cumsum(real, axis=1) * real + self._padding_idx
+        x = tf.gather(self._v("embeddings.word"), input_ids) + \
+            tf.gather(self._v("embeddings.position"), positions)
+        if self._has_token_types:
+            if token_type_ids is None:
+                token_type_ids = tf.zeros_like(input_ids)
+            x += tf.gather(self._v("embeddings.token_type"), token_type_ids)
+        x = tf.reshape(x, [-1, tf.shape(x)[-1]])
+        x = layer_norm(x, self._v("embeddings.norm.gamma"), self._v("embeddings.norm.beta"),
+                       self._embedding_epsilon)
+        return dense(x, *self._pair("embeddings.projection")) if self._has_projection else x
+
+    def _norm(self, x: tf.Tensor, name: str, epsilon: float) -> tf.Tensor:
+        return layer_norm(x, self._v(f"{name}.gamma"), self._v(f"{name}.beta"), epsilon)
+
+    def __call__(self, features: dict) -> tf.Tensor:
+        input_ids = tf.cast(features["input_ids"], tf.int32)
+        batch, length = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        dtype = tf.dtypes.as_dtype(self.compute_dtype)
+        token_types = features.get("token_type_ids")
+        x = self._embed(input_ids, None if token_types is None else tf.cast(token_types, tf.int32))
+        hidden = self._v("layer_0.qkv.kernel").shape[0]
+        shape = (batch, length, self.heads, hidden // self.heads)
+        bias = attention_bias(features["attention_mask"], dtype)
+        layers = self.num_layers
+        for i in range(layers):
+            name = f"layer_{i}"
+            context = self_attention(x, self._pair(f"{name}.qkv"), shape, bias)
+            x = self._norm(dense(context, *self._pair(f"{name}.attention_out")) + x,
+                           f"{name}.attention_norm", self._epsilons[i])
+            inner = self._activation(dense(x, *self._pair(f"{name}.up")))
+            x = self._norm(dense(inner, *self._pair(f"{name}.down")) + x,
+                           f"{name}.output_norm", self._epsilons[layers + i])
+        first = tf.cast(tf.reshape(x, [batch, length, hidden])[:, 0], tf.float32)
+        pooled = self._head_activation(dense(first, *self._pair("head.dense")))
+        return dense(pooled, *self._pair("head.out"))
+
+
+def build_fast_encoder(model, compute_dtype: str = "float32") -> FastEncoder:
+    """The fast forward pass of a transformers TF sequence classifier, in `compute_dtype`.
+
+    Raises:
+        UnsupportedArchitectureError: the architecture is not one the fast path reproduces.
+    """
+    return FastEncoder(read_weights(model), compute_dtype)
