@@ -70,7 +70,7 @@ class CountingClassifier:
 
 @pytest.fixture(scope="module")
 def classifier(trained_run):
-    return Classifier.from_run(trained_run.run_dir)
+    return Classifier.from_run(trained_run.run_dir, compute_dtype="float32")
 
 
 @pytest.mark.parametrize("out_suffix", [".parquet", ".csv", ".jsonl"])

@@ -115,7 +115,7 @@ def test_two_workers_give_the_export_labels_without_transformers(trained_run, ex
     assert out["label_id"].tolist() == served["label_id"].numpy().tolist()
     from tfbert.predict import Classifier
 
-    predicted = Classifier.from_run(trained_run.run_dir).predict(texts)
+    predicted = Classifier.from_run(trained_run.run_dir, compute_dtype="float32").predict(texts)
     assert out["label"].tolist() == [p.label for p in predicted]
     assert set(out["label"]) == {"negative", "positive"}  # a trained model, not a constant
 

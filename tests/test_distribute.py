@@ -123,7 +123,7 @@ def test_two_local_workers_train_and_only_the_chief_writes(no_dropout_model, toy
     from tfbert.predict import Classifier
     from tfbert.scoring.metrics import compute_metrics, cross_entropy
 
-    classifier = Classifier.from_run(run_dir)
+    classifier = Classifier.from_run(run_dir, compute_dtype="float32")
     frame = load_eval_split(DataConfig(sources=(str(toy_data_dir),)), LabelSet(classifier.label_names))
     logits = classifier.predict_logits(list(frame["text"]))
     single = compute_metrics(frame["label"], logits.argmax(axis=1), classifier.label_names)

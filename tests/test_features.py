@@ -164,7 +164,7 @@ def test_sort_by_length_round_trip(tiny_model_dir):
 def test_bucketed_inference_matches_plain_padding(trained_run):
     from tfbert.predict import Classifier, predict_logits
 
-    classifier = Classifier.from_run(trained_run.run_dir)
+    classifier = Classifier.from_run(trained_run.run_dir, compute_dtype="float32")
     texts, split = _varied_split(classifier.tokenizer, n=40, max_length=32)
     plain, plain_labels = predict_logits(classifier.model, make_dataset(split, 8, 0))
     ordered, order = sort_by_length(split)

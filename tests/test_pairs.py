@@ -34,7 +34,7 @@ def tokenizer(tiny_model_dir):
 def pair_classifier(trained_pair_run):
     from tfbert.predict import Classifier
 
-    return Classifier.from_run(trained_pair_run.run_dir)
+    return Classifier.from_run(trained_pair_run.run_dir, compute_dtype="float32")
 
 
 # ---------------------------------------------------------------------------- data

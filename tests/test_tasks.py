@@ -118,7 +118,7 @@ def test_regression_run_learns_and_serves_the_same_scores(regression_run):
     assert head.task == "regression" and head.scale != 1.0  # trained on z-scores
     assert regression_run.metrics["test"]["pearson"] > 0.5
     assert "val_rmse" in regression_run.history and "val_pearson" in regression_run.history
-    in_process = Classifier.from_run(run).predict_outputs(TEXTS)[:, 0]
+    in_process = Classifier.from_run(run, compute_dtype="float32").predict_outputs(TEXTS)[:, 0]
     exported = ExportedClassifier(run / "export" / "classifier" / "1")
     np.testing.assert_allclose(exported.predict_outputs(TEXTS)[:, 0], in_process, atol=1e-5)
     assert [p.score for p in exported.predict(TEXTS)] == pytest.approx(in_process, abs=1e-5)
@@ -146,7 +146,7 @@ def test_multilabel_run_tunes_thresholds_and_serves_them(multilabel_run):
     out = loaded.signatures["serving_default"](text=tf.constant(TEXTS))
     assert set(out) == {"probabilities", "labels_mask", "label_names"}
     assert out["labels_mask"].dtype == tf.bool and out["label_names"].shape == (len(TEXTS), 3)
-    in_process = Classifier.from_run(run)
+    in_process = Classifier.from_run(run, compute_dtype="float32")
     probabilities = in_process.predict_outputs(TEXTS)
     np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-5)
     ids = loaded.signatures["token_ids"](**{k: tf.constant(v, tf.int32) for k, v in in_process.tokenizer(
@@ -168,10 +168,11 @@ def test_files_get_the_answer_columns_of_each_task(regression_run, multilabel_ru
     source = tmp_path / "in.csv"
     pd.DataFrame({"text": TEXTS[:4]}).to_csv(source, index=False)
     assert predict_main(["--run", str(regression_run.run_dir), "--input", str(source),
-                         "--output", str(tmp_path / "scores.csv")]) == 0
+                         "--output", str(tmp_path / "scores.csv"), "--compute-dtype", "float32"]) == 0
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert list(scores.columns) == ["row", "score"]
-    expected = Classifier.from_run(regression_run.run_dir).predict_outputs(TEXTS[:4])[:, 0]
+    in_process = Classifier.from_run(regression_run.run_dir, compute_dtype="float32")
+    expected = in_process.predict_outputs(TEXTS[:4])[:, 0]
     np.testing.assert_allclose(scores["score"], expected, atol=1e-5)
     export = multilabel_run.run_dir / "export" / "classifier" / "1"
     for suffix in (".csv", ".jsonl"):

@@ -44,6 +44,7 @@ class ValidationMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not _finite_loss(logs):  # diverged: no metrics, so no checkpoint of broken weights
             return
+        self._logits_fn.refresh()  # the fast encoder's copy of the weights, as trained so far
         logits, labels = predict_logits(self.model, self.dataset, self._logits_fn)
         metrics = split_metrics(self.head, logits, labels)
         if logs is not None:

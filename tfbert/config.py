@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.base.files import write_json_atomic
+from tfbert.encoder.weights import COMPUTE_DTYPES
 from tfbert.tasks.kinds import (
     ALL_MONITORS,
     LOWER_IS_BETTER,
@@ -30,7 +31,7 @@ DEFAULT_DATA = "imdb"
 TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # labelled data, to train on
 TEXT_TYPES = (*TABLE_TYPES, ".txt")  # texts to label: also .txt, one text per line
 DEFAULT_EXPORT_NAME = "classifier"
-COMPUTE_DTYPES = ("float32", "bfloat16")  # what an export's encoder computes in
+INFERENCE_DTYPES = ("auto", *COMPUTE_DTYPES)  # what a run predicts in (auto: the CPU decides)
 # TF Serving model names become folder and URL parts: keep them to these characters.
 EXPORT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
@@ -233,13 +234,21 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class PredictConfig:
-    """How texts are fed to a model when a few are labelled (command line, Python)."""
+    """How texts are fed to a model when a few are labelled (command line, Python).
+
+    `compute_dtype` is what a run's forward pass computes in: `auto` is bfloat16 on a CPU with
+    native bfloat16 arithmetic (as training's `--precision auto`), float32 elsewhere.
+    """
 
     batch_size: int = 32
+    compute_dtype: str = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.compute_dtype not in INFERENCE_DTYPES:
+            raise ValueError(f"compute dtype must be one of {INFERENCE_DTYPES}, "
+                             f"got {self.compute_dtype!r}")
 
 
 @dataclass(frozen=True)

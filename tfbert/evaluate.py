@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from tfbert.base.files import read_json, write_json_atomic
+from tfbert.config import PredictConfig
 from tfbert.data import DataError, LabelSet, load_eval_split
 from tfbert.features import label_array
 from tfbert.predict import Classifier
@@ -19,13 +20,15 @@ __all__ = ["evaluate_run", "format_metrics"]
 log = logging.getLogger(__name__)
 
 
-def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 64) -> dict:
+def evaluate_run(run_dir, data_cfg, split: str | None = None, batch_size: int = 64,
+                 compute_dtype: str = PredictConfig.compute_dtype) -> dict:
     """Evaluates a finished run on any data, records it in `metrics.json` and writes a report.
 
     Labels are read as the run's task reads them (`data_cfg` gives the label column(s) and
-    separator). The report (report.md and plots) goes to `<run>/evaluations/<data>-<split>/`.
+    separator). The report (report.md and plots) goes to `<run>/evaluations/<data>-<split>/`;
+    `compute_dtype` is what the forward pass computes in (`PredictConfig`).
     """
-    classifier = Classifier.from_run(run_dir, batch_size=batch_size)
+    classifier = Classifier.from_run(run_dir, batch_size=batch_size, compute_dtype=compute_dtype)
     labels = LabelSet(classifier.label_names, classifier.task)
     frame = load_eval_split(data_cfg, labels, split)
     pairs = list(frame["text_pair"]) if "text_pair" in frame.columns else None

@@ -50,6 +50,22 @@ def resolve_precision(precision: str) -> tuple[str, str]:
     return "float32", "auto: the CPU has no native bfloat16 arithmetic (avx512_bf16 or amx_bf16)"
 
 
+def resolve_compute_dtype(choice: str) -> tuple[str, str]:
+    """What a forward pass computes in for `choice` ("auto", "float32" or "bfloat16"), and why.
+
+    `auto` is bfloat16 where the CPU computes it natively (speed and agreement with float32 in
+    docs/benchmarks.md), float32 elsewhere (GPUs, and CPUs that would emulate bfloat16).
+    """
+    if choice != "auto":
+        return choice, "as asked"
+    if tf.config.list_physical_devices("GPU"):
+        return "float32", "auto: a GPU is visible"
+    native = sorted(NATIVE_BF16_FLAGS & cpu_flags())
+    if native:
+        return "bfloat16", f"auto: the CPU computes bfloat16 natively ({', '.join(native)})"
+    return "float32", "auto: the CPU has no native bfloat16 arithmetic"
+
+
 @contextlib.contextmanager
 def precision_policy(policy: str):
     """Sets the global Keras dtype policy (models built inside use it), restoring it on exit."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,23 +11,62 @@ import pandas as pd
 import tensorflow as tf
 
 from tfbert.config import DataConfig, PredictConfig
+from tfbert.encoder.module import build_fast_encoder
+from tfbert.encoder.weights import COMPUTE_DTYPES, UnsupportedArchitectureError, read_weights
 from tfbert.features import make_dataset, sort_by_length, tokenize_frame
-from tfbert.model import build_model, load_tokenizer, output_names
+from tfbert.model import build_model, load_tokenizer, output_names, resolve_compute_dtype
 from tfbert.prediction import Prediction, check_pairs, to_predictions
 from tfbert.run_folder import open_run_folder
 from tfbert.scoring.metrics import softmax
 from tfbert.tasks.head import TaskHead, sigmoid
 from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, task_of
 
+log = logging.getLogger(__name__)
 
-def make_logits_fn(model):
-    """A compiled forward pass that returns float32 logits for one batch of features."""
 
-    @tf.function(reduce_retracing=True)
-    def logits_fn(features):
-        return tf.cast(model(features, training=False).logits, tf.float32)
+class LogitsFunction:
+    """A compiled forward pass: one batch of features -> float32 logits.
 
-    return logits_fn
+    It runs the fast encoder (`tfbert.encoder`) in `compute_dtype` where that covers the model's
+    architecture, and the model's own Keras layers otherwise. The fast encoder holds a copy of
+    the weights: `refresh()` copies them again after the model trained on. `fast=False` keeps
+    the model's own layers (the reference the fast encoder is tested against).
+    """
+
+    def __init__(self, model, compute_dtype: str | None = None, fast: bool = True):
+        self.model = model
+        self.compute_dtype = compute_dtype or _keras_compute_dtype(model)
+        self.encoder = None
+        if fast and self.compute_dtype in COMPUTE_DTYPES:
+            try:
+                self.encoder = build_fast_encoder(model, self.compute_dtype)
+            except UnsupportedArchitectureError as err:
+                log.info("fast encoder not used (%s): the model's own layers run", err)
+        forward = self.encoder or (lambda features: model(features, training=False).logits)
+        self._compiled = tf.function(lambda features: tf.cast(forward(features), tf.float32),
+                                     reduce_retracing=True)
+
+    @property
+    def fast(self) -> bool:
+        return self.encoder is not None
+
+    def refresh(self) -> None:
+        """Copies the model's current weights into the fast encoder (nothing to do without one)."""
+        if self.encoder is not None:
+            self.encoder.load(read_weights(self.model))
+
+    def __call__(self, features: dict) -> tf.Tensor:
+        return self._compiled(features)
+
+
+def _keras_compute_dtype(model) -> str:
+    policy = getattr(model, "dtype_policy", None)
+    return getattr(policy, "compute_dtype", None) or "float32"
+
+
+def make_logits_fn(model, compute_dtype: str | None = None, fast: bool = True) -> LogitsFunction:
+    """The compiled forward pass of `model`, in `compute_dtype` (default: its Keras policy's)."""
+    return LogitsFunction(model, compute_dtype, fast)
 
 
 def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: str | None = None,
@@ -62,11 +102,14 @@ class Classifier:
 
     `head` says what the outputs mean (class, label set or score); without one, the model
     config's `problem_type` decides, with no standardisation and thresholds of 0.5.
+    `compute_dtype` ("auto", "float32", "bfloat16") is what the forward pass computes in;
+    `fast_encoder=False` runs the model's own transformers layers instead of the fast encoder.
     """
 
     def __init__(self, model, tokenizer, data: DataConfig,
                  batch_size: int = PredictConfig.batch_size, temperature: float = 1.0,
-                 head: TaskHead | None = None):
+                 head: TaskHead | None = None, compute_dtype: str = PredictConfig.compute_dtype,
+                 fast_encoder: bool = True):
         self.model = model
         self.temperature = temperature
         self.tokenizer = tokenizer
@@ -76,20 +119,33 @@ class Classifier:
         self.label_names = output_names(model)
         self.head = head or TaskHead(task_of(model.config.problem_type), self.label_names)
         self.task = self.head.task
-        self._logits_fn = make_logits_fn(model)
+        dtype, why = resolve_compute_dtype(compute_dtype)
+        self._logits_fn = make_logits_fn(model, dtype, fast_encoder)
+        log.info("predicting in %s (%s), %s", dtype, why,
+                 "fast encoder" if self._logits_fn.fast else "the model's own layers")
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._logits_fn.compute_dtype
+
+    @property
+    def uses_fast_encoder(self) -> bool:
+        return self._logits_fn.fast
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, batch_size: int = PredictConfig.batch_size) -> Classifier:
+    def from_run(cls, run_dir: str | Path, batch_size: int = PredictConfig.batch_size,
+                 compute_dtype: str = PredictConfig.compute_dtype) -> Classifier:
         """Loads the model saved by `scripts/train.py`.
 
         Texts are cut as in training (the run's `DataConfig`), and probabilities use the
-        temperature `--calibrate` fitted (if any), so they equal the export's.
+        temperature `--calibrate` fitted (if any), so they equal the export's (computed in
+        the same dtype).
         """
         folder = open_run_folder(run_dir)
         model = build_model(str(folder.path))
         head = folder.task_head(output_names(model))
         return cls(model, load_tokenizer(str(folder.path)), folder.config().data, batch_size,
-                   folder.temperature(), head)
+                   folder.temperature(), head, compute_dtype)
 
     def predict_logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                        on_batch: Callable[[int], None] | None = None) -> np.ndarray:

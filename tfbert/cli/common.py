@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tfbert.base.errors import ExitCode, TfbertError, first_line, is_disk_full
 from tfbert.cli.console import VERBOSE_ENV, is_verbose, setup_logging, start_tensorflow
+from tfbert.config import INFERENCE_DTYPES, PredictConfig
 
 
 def parse_size(text: str) -> float | int:
@@ -54,6 +55,15 @@ def add_run_flags(parser: argparse.ArgumentParser, export_too: bool) -> None:
                                             "saved_models/<run>/export/classifier/1")
     group.add_argument("--model", dest="legacy_model", help="deprecated: use --run"
                        + (" or --export" if export_too else ""))
+
+
+def add_compute_dtype_flag(parser: argparse.ArgumentParser) -> None:
+    """`--compute-dtype`: what a run's forward pass computes in (an export keeps its own)."""
+    parser.add_argument("--compute-dtype", choices=INFERENCE_DTYPES, default=None,
+                        help=f"what --run computes in (default {PredictConfig().compute_dtype}: "
+                             "bfloat16 on a CPU with native bfloat16, avx512_bf16 or amx_bf16, "
+                             "float32 elsewhere); an export computes in the dtype it was "
+                             "exported with")
 
 
 def resolve_run_flags(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ from tfbert.base.errors import ExitCode, TfbertError
 from tfbert.cli import common
 from tfbert.cli.common import (
     TEXT_COLUMN_HELP,
+    add_compute_dtype_flag,
     add_run_flags,
     add_verbose_flag,
     guarded,
@@ -18,7 +19,7 @@ from tfbert.cli.common import (
     resolve_run_flags,
     start,
 )
-from tfbert.config import DataConfig, TrainConfig
+from tfbert.config import DataConfig, PredictConfig, TrainConfig
 from tfbert.run_folder import RunFolder
 
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="multi-label sets in one string; default: the run's separator")
     parser.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset size")
     parser.add_argument("--batch-size", type=int, default=TrainConfig().eval_batch_size)
+    add_compute_dtype_flag(parser)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     return add_verbose_flag(parser)
@@ -67,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         start(args.verbose)
         from tfbert.evaluate import evaluate_run, format_metrics
 
-        metrics = evaluate_run(args.run, data_cfg, args.split, args.batch_size)
+        metrics = evaluate_run(args.run, data_cfg, args.split, args.batch_size,
+                               args.compute_dtype or PredictConfig().compute_dtype)
         print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics, "evaluation"))
         return ExitCode.OK
 

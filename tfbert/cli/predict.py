@@ -12,6 +12,7 @@ from pathlib import Path
 from tfbert.base.errors import DataError, ExitCode
 from tfbert.cli.common import (
     TEXT_COLUMN_HELP,
+    add_compute_dtype_flag,
     add_run_flags,
     add_verbose_flag,
     guarded,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     parser.add_argument("--batch-size", type=int, default=PredictConfig().batch_size,
                         help="texts per forward pass")
+    add_compute_dtype_flag(parser)
     big = parser.add_argument_group("a large file (read in chunks; run again to resume)")
     big.add_argument("--input", help="CSV, TSV, JSONL, JSON, parquet, or .txt (one text per line)")
     big.add_argument("--output", help="predictions file: .parquet, .csv or .jsonl")
@@ -100,14 +102,18 @@ def load_classifier(args: argparse.Namespace):
         return ExportedClassifier(args.export, batch_size=args.batch_size)
     from tfbert.predict import Classifier
 
-    return Classifier.from_run(args.run, batch_size=args.batch_size)
+    return Classifier.from_run(args.run, batch_size=args.batch_size,
+                               compute_dtype=args.compute_dtype or PredictConfig().compute_dtype)
 
 
-def _model_key(args: argparse.Namespace) -> str:
-    """The model's path and the time it was written: a job never continues with another model."""
+def _model_key(args: argparse.Namespace, classifier) -> str:
+    """The model's path, the time it was written and what it computes in: a job never continues
+    with another model, nor mixes float32 and bfloat16 answers."""
     path = Path(args.export or args.run).resolve()
     weights = path / ("saved_model.pb" if args.export else "tf_model.h5")
-    return f"{path}@{weights.stat().st_mtime_ns if weights.exists() else 0}"
+    key = f"{path}@{weights.stat().st_mtime_ns if weights.exists() else 0}"
+    dtype = getattr(classifier, "compute_dtype", "float32")
+    return key if dtype == "float32" else f"{key}:{dtype}"
 
 
 def _label_file(args: argparse.Namespace, cfg: LabelFileConfig) -> int:
@@ -115,7 +121,8 @@ def _label_file(args: argparse.Namespace, cfg: LabelFileConfig) -> int:
     from tfbert.labelling.file_job import check_job, predict_file
 
     check_job(cfg)  # a bad input or output is refused before the model loads
-    summary = predict_file(load_classifier(args), cfg, _model_key(args))
+    classifier = load_classifier(args)
+    summary = predict_file(classifier, cfg, _model_key(args, classifier))
     if summary.already_complete:
         log.info("%s is already complete (--overwrite labels the file again)", cfg.output)
     else:
@@ -170,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         PredictConfig(batch_size=args.batch_size)
     except ValueError as err:
         parser.error(str(err))
+    if args.export and args.compute_dtype:
+        parser.error("--compute-dtype applies to --run; an export computes in the dtype it was "
+                     "exported with (scripts/export.py --compute-dtype)")
     if args.input or args.output:
         if args.texts or args.text_pair or args.file or args.json or not (args.input and args.output):
             parser.error("--input needs --output, and neither goes with texts, --text-pair, "

@@ -31,7 +31,13 @@ from tfbert.model import (
 from tfbert.run_folder import RunFolder, open_run_folder
 from tfbert.serving.exported import TEXT_SIGNATURE
 from tfbert.serving.model_card import BATCHING_PARAMETERS, MODELS_CONFIG, model_card
-from tfbert.serving.module import TOKEN_IDS_SIGNATURE, ServingModule, build_serving_module
+from tfbert.serving.module import (
+    TOKEN_IDS_SIGNATURE,
+    KerasForward,
+    ServingModule,
+    build_serving_module,
+    serving_forward,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,18 +117,24 @@ def build_run_module(folder: RunFolder, cfg: RunConfig, compute_dtype: str = "fl
 
     Texts are cut as in training (`cfg.data`) and probabilities use the fitted temperature,
     unless `temperature` / `max_length` say otherwise (benchmarks measure other lengths).
+    The fast encoder computes in `compute_dtype`; an architecture it does not cover runs the
+    model's own layers under that dtype policy (bfloat16 with its GELU in float32).
     """
     if compute_dtype not in COMPUTE_DTYPES:
         raise ExportError(f"compute dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
     data = cfg.data if max_length is None else dataclasses.replace(cfg.data, max_length=max_length)
-    with precision_policy(compute_dtype):  # whatever training used: the serving CPU decides
+    with precision_policy("float32"):  # whatever training used: the serving CPU decides
         model = build_model(str(folder.path))
-        if compute_dtype == "bfloat16":
+    forward = serving_forward(model, compute_dtype)
+    if isinstance(forward, KerasForward) and compute_dtype == "bfloat16":
+        with precision_policy(compute_dtype):
+            model = build_model(str(folder.path))
             use_float32_gelu(model)
-        head = folder.task_head(output_names(model))
-        return build_serving_module(model, load_tokenizer(str(folder.path)), data.max_length,
-                                    folder.temperature() if temperature is None else temperature,
-                                    data.truncation, data.head_tokens, data.is_pair, head)
+        forward = KerasForward(model)
+    head = folder.task_head(output_names(model))
+    return build_serving_module(model, load_tokenizer(str(folder.path)), data.max_length,
+                                folder.temperature() if temperature is None else temperature,
+                                data.truncation, data.head_tokens, data.is_pair, head, forward)
 
 
 def export_run(run_dir: str | Path, version: int | None = None, model_name: str = DEFAULT_EXPORT_NAME,

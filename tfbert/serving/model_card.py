@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfbert.config import RunConfig
+from tfbert.encoder.module import FastEncoder
 from tfbert.serving.module import ServingModule
 from tfbert.tasks.head import TaskHead
 from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
@@ -46,6 +47,13 @@ def _cut_rule(module: ServingModule) -> str:
     if head >= budget:
         return "longer texts keep their first tokens"
     return f"longer texts keep their first {head} and last {budget - head} tokens"
+
+
+def _forward_note(module: ServingModule) -> str:
+    if isinstance(module.forward, FastEncoder):
+        return (f"tfbert's fast encoder ({module.forward.model_type}, {module.forward.num_layers} "
+                "layers; the fine-tuned weights, in fused core ops)")
+    return "the model's own transformers layers (the fast encoder does not cover this architecture)"
 
 
 OUTPUTS = {
@@ -96,6 +104,7 @@ def model_card(run_dir: Path, cfg: RunConfig | None, metrics: dict, name: str, v
         f"- max length: {max_length} tokens{' per pair' if module.is_pair else ''}; "
         f"{_cut_rule(module)}",
         f"- computes in {COMPUTE_NOTES[compute_dtype]}; outputs are float32",
+        f"- forward pass: {_forward_note(module)}",
     ]
     if module.head.task == SINGLE_LABEL:
         lines.append(f"- probability temperature: {temperature:.4g}"

@@ -6,6 +6,8 @@ import logging
 
 import tensorflow as tf
 
+from tfbert.encoder.module import FastEncoder, build_fast_encoder
+from tfbert.encoder.weights import UnsupportedArchitectureError
 from tfbert.model import output_names
 from tfbert.serving.exported import TEXT_SIGNATURE
 from tfbert.tasks.head import TaskHead
@@ -15,6 +17,28 @@ from tfbert.tokenizers import InGraphTokenizer, UnsupportedTokenizerError, in_gr
 log = logging.getLogger(__name__)
 
 TOKEN_IDS_SIGNATURE = "token_ids"
+
+
+class KerasForward(tf.Module):
+    """The model's own Keras layers as the export's forward pass (architectures the fast
+    encoder does not cover)."""
+
+    def __init__(self, model):
+        super().__init__(name="keras_forward")
+        self.model = model
+
+    def __call__(self, features: dict) -> tf.Tensor:
+        return self.model(features, training=False).logits
+
+
+def serving_forward(model, compute_dtype: str) -> FastEncoder | KerasForward:
+    """The fast encoder in `compute_dtype` where it covers the model, else the model itself
+    (which then computes in the dtype policy it was built under)."""
+    try:
+        return build_fast_encoder(model, compute_dtype)
+    except UnsupportedArchitectureError as err:
+        log.info("the export runs the model's own layers: %s", err)
+        return KerasForward(model)
 
 
 class ServingModule(tf.Module):
@@ -38,10 +62,11 @@ class ServingModule(tf.Module):
     `max_length` (int32, tokens read per text; 0 without a text path).
     """
 
-    def __init__(self, model, head: TaskHead, input_names: tuple[str, ...],
-                 text_tokenizer: InGraphTokenizer | None, temperature: float = 1.0):
+    def __init__(self, forward: FastEncoder | KerasForward, head: TaskHead,
+                 input_names: tuple[str, ...], text_tokenizer: InGraphTokenizer | None,
+                 temperature: float = 1.0):
         super().__init__(name="tfbert_classifier")
-        self.model = model
+        self.forward = forward
         self.head = head
         self.text_tokenizer = text_tokenizer
         self.input_names = input_names
@@ -71,7 +96,7 @@ class ServingModule(tf.Module):
                 self.serve_text = self.classify_text
 
     def _outputs(self, features: dict) -> dict:
-        logits = tf.cast(self.model(features, training=False).logits, tf.float32)
+        logits = tf.cast(self.forward(features), tf.float32)
         if self.head.task == REGRESSION:
             return {"score": logits[:, 0] * self.head.scale + self.head.mean}
         if self.head.task == MULTI_LABEL:
@@ -114,14 +139,15 @@ class ServingModule(tf.Module):
 def build_serving_module(
     model, tokenizer, max_length: int, temperature: float = 1.0,
     truncation: str = "head", head_tokens: int | None = None, pair: bool = False,
-    head: TaskHead | None = None,
+    head: TaskHead | None = None, forward: FastEncoder | KerasForward | None = None,
 ) -> ServingModule:
     """Wraps a Keras classifier and its HF fast tokenizer, with a raw-text path where it can.
 
     `truncation` and `head_tokens` must be the training ones, so served texts are cut alike;
     `pair`: the model reads two texts, and the raw-text signature takes `text` and `text_pair`.
     `head` (the run's `head.json`) says what the outputs mean; default: the model config's
-    problem type with thresholds of 0.5.
+    problem type with thresholds of 0.5. `forward` computes the logits: default the fast
+    encoder in float32 (`serving_forward`).
     """
     try:
         text_tokenizer = in_graph_tokenizer(tokenizer, max_length, truncation, head_tokens, pair)
@@ -131,4 +157,5 @@ def build_serving_module(
     head = head or TaskHead(task_of(model.config.problem_type), output_names(model))
     input_names = tuple(n for n in tokenizer.model_input_names
                         if n in ("input_ids", "attention_mask", "token_type_ids"))
-    return ServingModule(model, head, input_names, text_tokenizer, temperature)
+    forward = forward or serving_forward(model, "float32")
+    return ServingModule(forward, head, input_names, text_tokenizer, temperature)
