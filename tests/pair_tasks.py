@@ -1,7 +1,7 @@
 """A constructed text-pair task from the IMDb reviews: is the quote taken from this review?
 
 No pair data set (NLI, paraphrase, QA) is reachable offline, so the pair tests and
-`python -m benchmarks.pair_task` (its command line) build one whose label is a relation
+`python -m benchmarks.tasks.pair_task` (its command line) build one whose label is a relation
 *between* two texts, in the manner of evidence checking. Reviews are shuffled with the seed;
 from each review i a quote is drawn: 8 to 15 consecutive words starting within its first
 `within` words. Review i gives two pairs: (review i, quote of i) -> "quoted" and (review i+1 in

@@ -2,7 +2,7 @@
 
 No RoBERTa, XLM-R, ALBERT or MPNet tokenizer files are at hand offline, so the parity checks of
 the in-graph tokenizers use ones trained here, configured and loaded as those models' tokenizers
-are. `python -m benchmarks.train_tokenizer` trains the same on a parquet of texts. Only
+are. `python -m benchmarks.tokenizers.train_tokenizer` trains the same on a parquet of texts. Only
 `tokenizers` and `transformers` are imported (lazily), so the benchmark CLI can use this module
 without TensorFlow.
 """

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.figures import add_speedups, summarize_row
-from benchmarks.flops import BatchStats, EncoderShape, batch_flops
-from benchmarks.report import format_report, format_table
-from benchmarks.runner import run
-from benchmarks.serving import measure_serving
-from benchmarks.settings import BenchmarkConfig, parse_variant, plan_rows
-from benchmarks.worker import RecordingCollator
+from benchmarks.speed.figures import add_speedups, summarize_row
+from benchmarks.speed.flops import BatchStats, EncoderShape, batch_flops
+from benchmarks.speed.report import format_report, format_table
+from benchmarks.speed.runner import run
+from benchmarks.speed.serving import measure_serving
+from benchmarks.speed.settings import BenchmarkConfig, parse_variant, plan_rows
+from benchmarks.speed.worker import RecordingCollator
 from tests.conftest import toy_reviews
 from tfbert.features import padding_efficiency
 from tfbert.model import resolve_precision
@@ -64,7 +64,7 @@ def test_rebuilt_tfbert_pipeline_yields_the_same_batches(tiny_model_dir):
     import tensorflow as tf
     from transformers import AutoTokenizer
 
-    from benchmarks.worker import dataset_batches
+    from benchmarks.speed.worker import dataset_batches
     from tfbert.features import make_dataset, tokenize_frame
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
@@ -208,8 +208,8 @@ def test_serving_figures_of_a_temporary_export_of_the_model(tiny_model_dir, toy_
 
 
 def test_torch_rows_need_an_interpreter_from_the_option_or_the_environment(monkeypatch):
-    from benchmarks.__main__ import TORCH_PYTHON_ENV, build_parser
-    from benchmarks.runner import torch_unavailable
+    from benchmarks.speed.__main__ import TORCH_PYTHON_ENV, build_parser
+    from benchmarks.speed.runner import torch_unavailable
 
     monkeypatch.delenv(TORCH_PYTHON_ENV, raising=False)
     args = build_parser().parse_args([])
@@ -225,7 +225,7 @@ def test_torch_rows_need_an_interpreter_from_the_option_or_the_environment(monke
 
 def test_torch_worker_imports_neither_tensorflow_nor_tfbert():
     """The PyTorch venv has neither: the modules its worker imports must not need them."""
-    code = ("import sys, benchmarks.torch_worker; "
+    code = ("import sys, benchmarks.speed.torch_worker; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'tfbert', 'torch'}))")
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.compare_labels import compare, main, read_labels
-from benchmarks.label_memory import main as label_memory
-from benchmarks.large_file import write_large_file
+from benchmarks.labelling.compare_labels import compare, main, read_labels
+from benchmarks.labelling.label_memory import main as label_memory
+from benchmarks.labelling.large_file import write_large_file
 
 
 def test_large_file_cycles_the_sources_with_fresh_unique_ids(tmp_path):

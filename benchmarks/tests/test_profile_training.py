@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks.profile_training import format_shares, summarize_op_stats
+from benchmarks.speed.profile_training import format_shares, summarize_op_stats
 
 COLUMNS = ["Rank", "Host/device", "Operation Type", "Operation Name", "#Occurrences",
            "Total time (us)", "Total self-time (us)"]

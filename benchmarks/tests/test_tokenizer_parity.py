@@ -2,7 +2,7 @@
 
 from transformers import BertTokenizerFast
 
-from benchmarks.tokenizer_parity import (
+from benchmarks.tokenizers.tokenizer_parity import (
     Mismatch,
     _first_difference,
     compare_tokenizers,
@@ -73,7 +73,7 @@ def test_mismatches_are_grouped_by_their_least_ordinary_character():
 def test_train_tokenizer_trains_each_family_with_the_tests_trainers(tmp_path, capsys):
     import pandas as pd
 
-    from benchmarks.train_tokenizer import FAMILY_NAMES, family_trainers, main
+    from benchmarks.tokenizers.train_tokenizer import FAMILY_NAMES, family_trainers, main
 
     assert sorted(family_trainers()) == sorted(FAMILY_NAMES)
     texts = ["the film was good", "the film was bad", "a great film", "an awful plot"] * 20

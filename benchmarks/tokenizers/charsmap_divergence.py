@@ -1,4 +1,4 @@
-"""`python -m benchmarks.charsmap_divergence`: where the fast tokenizer and SentencePiece read
+"""`python -m benchmarks.tokenizers.charsmap_divergence`: where the fast tokenizer and SentencePiece read
 the same precompiled character map differently.
 
 Trains a small SentencePiece model with its default rule (nmt_nfkc, the published checkpoints'
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1] / "tests"
+TESTS = Path(__file__).resolve().parents[2] / "tests"
 
 
 def _spaced(text: str) -> str:

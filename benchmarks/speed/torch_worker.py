@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import tempfile
 
-from benchmarks.timing import best_matmul_flops, make_step_timer, time_passes
-from benchmarks.worker import RecordingCollator, read_sample, worker_main
+from benchmarks.speed.timing import best_matmul_flops, make_step_timer, time_passes
+from benchmarks.speed.worker import RecordingCollator, read_sample, worker_main
 
 # This interpreter has no TensorFlow and no tfbert: import neither, here or in the modules above.
 
@@ -87,4 +87,4 @@ def measure(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main(measure, prog="python -m benchmarks.torch_worker"))
+    sys.exit(worker_main(measure, prog="python -m benchmarks.speed.torch_worker"))

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.label_memory`: where a labelling job's memory goes, chunk by chunk.
+"""`python -m benchmarks.labelling.label_memory`: where a labelling job's memory goes, chunk by chunk.
 
 Runs the steps of `scripts/predict.py` on a parquet file in chunks and prints, after each chunk,
 the resident set, glibc's heap split into bytes in use and bytes freed but kept
@@ -32,7 +32,7 @@ def _resident_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.label_memory", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.labelling.label_memory", description=__doc__)
     parser.add_argument("--run", help="a run folder written by scripts/train.py (any stage but read)")
     parser.add_argument("--data", required=True, help="a parquet file with a text column")
     parser.add_argument("--text-column", default="text")

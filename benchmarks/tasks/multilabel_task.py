@@ -1,4 +1,4 @@
-"""`python -m benchmarks.multilabel_task`: a constructed multi-label task from the IMDb reviews.
+"""`python -m benchmarks.tasks.multilabel_task`: a constructed multi-label task from the IMDb reviews.
 
 No multi-label data set is reachable offline, so this one is built from the real reviews and
 their real attributes, with overlapping labels and texts that have none:
@@ -34,7 +34,7 @@ GENRES = {
 LABELS = ("positive", "extreme", "long", *GENRES)
 LONG_WORDS, GENRE_WORDS = 300, 150
 USAGE = """example:
-    python -m benchmarks.multilabel_task --data ../shared/data/imdb \\
+    python -m benchmarks.tasks.multilabel_task --data ../shared/data/imdb \\
         --output saved_models/multilabel-task --train 4000 --validation 500 --test 5000"""
 
 
@@ -74,7 +74,7 @@ def write_task(data: Path, output: Path, train: int, validation: int, test: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.multilabel_task", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tasks.multilabel_task", description=__doc__,
                                      epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="folder with IMDb's train.parquet and test.parquet")
     parser.add_argument("--output", required=True, help="folder for train/validation/test.parquet")

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.served_parity`: the export's answers against the run folder's.
+"""`python -m benchmarks.tasks.served_parity`: the export's answers against the run folder's.
 
 Feeds the same held-out texts to a run's `Classifier` (Keras model, fast tokenizer) and to its
 export's raw-text signature (in-graph tokenizer), and prints the largest difference of their
@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 USAGE = """example:
-    python -m benchmarks.served_parity --run saved_models/imdb-rating-full \\
+    python -m benchmarks.tasks.served_parity --run saved_models/imdb-rating-full \\
         --texts ../shared/data/imdb/test.parquet --count 1000"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.served_parity", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tasks.served_parity", description=__doc__,
                                      epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, type=Path)
     parser.add_argument("--export", type=Path, help="default: the run's export/classifier/1")

@@ -12,20 +12,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.figures import add_speedups, summarize_row
-from benchmarks.flops import FLOPS_FORMULA, EncoderShape
-from benchmarks.machine import BUSY_WARNING, busy_cores, describe_machine, measure_matmul_peak
-from benchmarks.sample import load_sample, write_sample
-from benchmarks.serving import measure_serving
-from benchmarks.settings import BenchmarkConfig, RowSpec, plan_rows
+from benchmarks.speed.figures import add_speedups, summarize_row
+from benchmarks.speed.flops import FLOPS_FORMULA, EncoderShape
+from benchmarks.speed.machine import BUSY_WARNING, busy_cores, describe_machine, measure_matmul_peak
+from benchmarks.speed.sample import load_sample, write_sample
+from benchmarks.speed.serving import measure_serving
+from benchmarks.speed.settings import BenchmarkConfig, RowSpec, plan_rows
 from tfbert.base.files import write_json_atomic
 from tfbert.model import resolve_precision
 
 log = logging.getLogger(__name__)
 
-SOURCE_ROOT = Path(__file__).resolve().parents[1]  # holds the benchmarks package; put on workers' path
-WORKER_MODULES = {"tfbert": "benchmarks.tfbert_worker", "hf-tf": "benchmarks.hf_tf_worker",
-                  "torch": "benchmarks.torch_worker"}
+SOURCE_ROOT = Path(__file__).resolve().parents[2]  # holds the benchmarks package; put on workers' path
+WORKER_MODULES = {"tfbert": "benchmarks.speed.tfbert_worker", "hf-tf": "benchmarks.speed.hf_tf_worker",
+                  "torch": "benchmarks.speed.torch_worker"}
 
 
 def run_worker(python: str, row: RowSpec, cfg: BenchmarkConfig, sample: dict) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.machine import BUSY_WARNING
-from benchmarks.settings import SPEEDUP_BASES
-from benchmarks.timing import PEAK_REPEATS, PEAK_TRIALS
+from benchmarks.speed.machine import BUSY_WARNING
+from benchmarks.speed.settings import SPEEDUP_BASES
+from benchmarks.speed.timing import PEAK_REPEATS, PEAK_TRIALS
 
 MAIN_HEADERS = ["#", "row", "setup", "train ex/s", "real tok/s", "pad eff", "infer ex/s",
                 "peak RSS MB", "MFU"]

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.large_file`: a labelling input of any size, made from real reviews.
+"""`python -m benchmarks.labelling.large_file`: a labelling input of any size, made from real reviews.
 
 Memory and resume are measured on more rows than the shared data holds, so the texts of its files
 are repeated in order up to `--rows`. Every row gets a new unique `review_id` (0, 1, ...): the
@@ -36,7 +36,7 @@ def write_large_file(sources: list[str], rows: int, output: str | Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.large_file", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.labelling.large_file", description=__doc__)
     parser.add_argument("--data", nargs="+", required=True, help="parquet files with text and label")
     parser.add_argument("--rows", type=int, required=True, help="rows to write")
     parser.add_argument("--output", required=True, help="the parquet file to write")

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.train_tokenizer`: a real tokenizer of another family, trained offline.
+"""`python -m benchmarks.tokenizers.train_tokenizer`: a real tokenizer of another family, trained offline.
 
 No RoBERTa, XLM-R, ALBERT or MPNet tokenizer files are at hand offline, so the parity checks of
 the in-graph tokenizers use ones trained with the `tokenizers` library, configured and loaded as
@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 USAGE = """example:
-    python -m benchmarks.train_tokenizer --family byte-level-bpe \\
+    python -m benchmarks.tokenizers.train_tokenizer --family byte-level-bpe \\
         --data ../shared/data/imdb/train.parquet --vocab-size 8000 --output saved_models/tok-bpe
-    python -m benchmarks.tokenizer_parity --model saved_models/tok-bpe \\
+    python -m benchmarks.tokenizers.tokenizer_parity --model saved_models/tok-bpe \\
         --data ../shared/data/imdb/test.parquet --max-length 512"""
 FAMILY_NAMES = ("albert-unigram", "byte-level-bpe", "mpnet-wordpiece", "xlmr-unigram",
                 "xlmr-spm", "albert-spm", "albert-published-spm", "deberta-spm")
-TESTS = Path(__file__).resolve().parents[1] / "tests"
+TESTS = Path(__file__).resolve().parents[2] / "tests"
 
 
 def family_trainers() -> dict[str, Callable[..., Any]]:
@@ -50,7 +50,7 @@ def family_trainers() -> dict[str, Callable[..., Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.train_tokenizer", epilog=USAGE,
+        prog="python -m benchmarks.tokenizers.train_tokenizer", epilog=USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Trains a tokenizer of the given family on a parquet of texts.")
     parser.add_argument("--family", choices=FAMILY_NAMES, required=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks.timing import make_step_timer, time_passes
-from benchmarks.worker import RecordingCollator, dataset_batches, read_sample, worker_main
+from benchmarks.speed.timing import make_step_timer, time_passes
+from benchmarks.speed.worker import RecordingCollator, dataset_batches, read_sample, worker_main
 from tfbert.base.keras import keras
 
 
@@ -62,4 +62,4 @@ def measure(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main(measure, prog="python -m benchmarks.hf_tf_worker"))
+    sys.exit(worker_main(measure, prog="python -m benchmarks.speed.hf_tf_worker"))

@@ -7,7 +7,7 @@ import platform
 import subprocess
 import time
 
-from benchmarks.timing import best_matmul_flops
+from benchmarks.speed.timing import best_matmul_flops
 
 BUSY_WARNING = 0.25  # cores; above this another process was computing
 
@@ -81,3 +81,21 @@ def measure_matmul_peak(dtype: str, size: int) -> float:
     a = tf.cast(tf.random.normal([size, size]), dtype)
     b = tf.cast(tf.random.normal([size, size]), dtype)
     return best_matmul_flops(lambda: tf.linalg.matmul(a, b), size, finish=lambda c: c.numpy())
+
+
+def measure_int8_peak(size: int) -> float:
+    """Best int8 matmul OP/s of TensorFlow here: `QuantizedMatMulWithBiasAndDequantize`, which
+    oneDNN runs on VNNI or AMX-INT8 (uint8 activations times int8 weights, float32 out)."""
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.uniform([size, size], 0, 255, dtype=tf.int32), tf.quint8)
+    b = tf.cast(tf.random.uniform([size, size], -127, 127, dtype=tf.int32), tf.qint8)
+    bias = tf.zeros([size])
+
+    @tf.function
+    def matmul():
+        return tf.raw_ops.QuantizedMatMulWithBiasAndDequantize(
+            a=a, b=b, bias=bias, min_a=0.0, max_a=1.0, min_b=-1.0, max_b=1.0,
+            min_freezed_output=-1.0, max_freezed_output=1.0, Toutput=tf.float32)
+
+    return best_matmul_flops(matmul, size, finish=lambda c: c.numpy())

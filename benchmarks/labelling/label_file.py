@@ -1,4 +1,5 @@
-"""`python -m benchmarks.label_file`: labelling a parquet file against `Classifier.predict` in memory.
+"""`python -m benchmarks.labelling.label_file`: labelling a parquet file against `Classifier.predict`
+in memory.
 
 Both use one loaded classifier in one process, so only the path differs: all texts held in memory
 and sorted by length at once, or the file streamed in chunks with every chunk committed to disk.
@@ -19,7 +20,7 @@ from tfbert.cli.console import setup_logging, start_tensorflow
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.label_file", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.labelling.label_file", description=__doc__)
     parser.add_argument("--run", required=True, help="run folder written by train.py")
     parser.add_argument("--data", required=True, help="parquet file with a text column")
     parser.add_argument("--id-column", default=None)

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.tokenizer_serving`: what raw-text serving costs for a tokenizer family.
+"""`python -m benchmarks.tokenizers.tokenizer_serving`: what raw-text serving costs for a tokenizer family.
 
 Builds a MiniLM-sized random-weight classifier of the architecture that goes with the tokenizer
 (the weights do not change the timing), exports it and times batch-1 requests through the
@@ -16,10 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-USAGE = """examples (after benchmarks.train_tokenizer):
-    python -m benchmarks.tokenizer_serving --tokenizer saved_models/tok-bpe \\
+USAGE = """examples (after benchmarks.tokenizers.train_tokenizer):
+    python -m benchmarks.tokenizers.tokenizer_serving --tokenizer saved_models/tok-bpe \\
         --data ../shared/data/imdb/test.parquet --max-length 512
-    python -m benchmarks.tokenizer_serving --tokenizer saved_models/tok-bpe \\
+    python -m benchmarks.tokenizers.tokenizer_serving --tokenizer saved_models/tok-bpe \\
         --data ../shared/data/imdb/test.parquet --max-length 512 --pairs next"""
 ARCHITECTURES = {"RobertaTokenizerFast": "roberta", "XLMRobertaTokenizerFast": "xlm-roberta",
                  "AlbertTokenizerFast": "albert", "MPNetTokenizerFast": "mpnet",
@@ -65,8 +65,8 @@ def measure_pairs(checkpoint: Path, tokenizer, data: str, pairing: str, max_leng
     import pandas as pd
     import tensorflow as tf
 
-    from benchmarks.serving import time_interleaved
-    from benchmarks.tokenizer_parity import make_pairs
+    from benchmarks.speed.serving import time_interleaved
+    from benchmarks.tokenizers.tokenizer_parity import make_pairs
     from tfbert.config import DEFAULT_EXPORT_NAME
     from tfbert.data import LabelSet
     from tfbert.model import build_model, precision_policy
@@ -104,7 +104,7 @@ def measure_pairs(checkpoint: Path, tokenizer, data: str, pairing: str, max_leng
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.tokenizer_serving", epilog=USAGE,
+        prog="python -m benchmarks.tokenizers.tokenizer_serving", epilog=USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Batch-1 latency of raw text vs token ids, and the export size the "
                     "in-graph tokenizer adds.")
@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-    from benchmarks.serving import measure_serving
-    from benchmarks.settings import BenchmarkConfig
+    from benchmarks.speed.serving import measure_serving
+    from benchmarks.speed.settings import BenchmarkConfig
 
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     with tempfile.TemporaryDirectory(prefix="tfbert-tokenizer-serving-") as tmp:

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.profile_training`: where a training step spends its time, by TensorFlow op type."""
+"""`python -m benchmarks.speed.profile_training`: where a training step spends its time, by op type."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.sample import load_sample
+from benchmarks.speed.sample import load_sample
 from tfbert.config import PRECISIONS, TrainConfig
 from tfbert.data import LabelSet
 
@@ -120,7 +120,7 @@ def format_shares(shares: list[OpShare], top: int = 12) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Parses the options, profiles, prints seconds per step and the op-type table."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_training",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.profile_training",
                                      description="Trace training steps with tf.profiler and "
                                                  "print where the time goes, by op type.")
     parser.add_argument("--model", required=True, help="local model folder")

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.pair_task`: the constructed text-pair task, written as parquet files.
+"""`python -m benchmarks.tasks.pair_task`: the constructed text-pair task, written as parquet files.
 
 Is the quote taken from this review? Built from the real IMDb reviews by `tests/pair_tasks.py`
 (the task the pair tests train on); this is only its command line. See docs/pairs.md.
@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 USAGE = """example:
-    python -m benchmarks.pair_task --data ../shared/data/imdb --output saved_models/pair-task \\
+    python -m benchmarks.tasks.pair_task --data ../shared/data/imdb --output saved_models/pair-task \\
         --train-reviews 2000 --validation-reviews 250 --test-reviews 2500"""
-TESTS = Path(__file__).resolve().parents[1] / "tests"
+TESTS = Path(__file__).resolve().parents[2] / "tests"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     from pair_tasks import __doc__ as task_doc
     from pair_tasks import write_pair_task
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.pair_task", description=task_doc,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tasks.pair_task", description=task_doc,
                                      epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="folder with IMDb's train.parquet and test.parquet")
     parser.add_argument("--output", required=True, help="folder for train/validation/test.parquet")

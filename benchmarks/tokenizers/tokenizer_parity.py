@@ -1,4 +1,4 @@
-"""`python -m benchmarks.tokenizer_parity`: the in-graph tokenizer vs the fast one, text by text
+"""`python -m benchmarks.tokenizers.tokenizer_parity`: the in-graph tokenizer vs the fast one, text by text
 (or pair by pair, `--pairs`)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 from tfbert.tokenizers import InGraphTokenizer
 
 USAGE = """examples:
-    python -m benchmarks.tokenizer_parity --model ../shared/models/all-MiniLM-L6-v2 \\
+    python -m benchmarks.tokenizers.tokenizer_parity --model ../shared/models/all-MiniLM-L6-v2 \\
         --data ../shared/data/imdb/test.parquet --max-length 512
-    python -m benchmarks.tokenizer_parity --model ../shared/models/all-MiniLM-L6-v2 \\
+    python -m benchmarks.tokenizers.tokenizer_parity --model ../shared/models/all-MiniLM-L6-v2 \\
         --data ../shared/data/imdb/test.parquet --max-length 512 --pairs next"""
 PAIRINGS = {
     "next": "each text with the next one in a fixed shuffled order (seed 0): as many pairs as texts",
@@ -131,7 +131,7 @@ def mismatch_category(mismatch: Mismatch) -> str:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.tokenizer_parity", epilog=USAGE,
+        prog="python -m benchmarks.tokenizers.tokenizer_parity", epilog=USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Checks the in-graph tokenizer against the Hugging Face fast tokenizer on a "
                     "parquet of texts.")

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.compare_labels`: do two labelling outputs hold the same rows and labels?
+"""`python -m benchmarks.labelling.compare_labels`: do two labelling outputs hold the same rows and labels?
 
 Each side is an output of `scripts/predict.py` or the shards of `scripts/predict_beam.py` (a glob).
 Rows are matched by id, the first column, compared as text. A Beam id of one input file,
@@ -60,7 +60,8 @@ def compare(reference: pd.DataFrame, other: pd.DataFrame) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare_labels", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.labelling.compare_labels",
+                                     description=__doc__)
     parser.add_argument("reference", help="output file (or glob) taken as right")
     parser.add_argument("other", help="output file (or glob) to check against it")
     args = parser.parse_args(argv)

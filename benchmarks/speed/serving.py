@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.sample import load_sample
-from benchmarks.settings import BenchmarkConfig
+from benchmarks.speed.sample import load_sample
+from benchmarks.speed.settings import BenchmarkConfig
 from tfbert.config import DEFAULT_EXPORT_NAME
 from tfbert.data import LabelSet
 from tfbert.model import build_model, load_tokenizer, precision_policy

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.flops import BatchStats
-from benchmarks.timing import peak_rss_mb
+from benchmarks.speed.flops import BatchStats
+from benchmarks.speed.timing import peak_rss_mb
 
 # The PyTorch worker imports this module: it must not import TensorFlow or tfbert.
 
@@ -57,7 +57,7 @@ def worker_main(measure: Callable[[dict], dict], prog: str, argv: list[str] | No
         argv: the arguments (default: the command line).
     """
     parser = argparse.ArgumentParser(prog=prog, description="Measures one benchmark row (started by "
-                                     "`python -m benchmarks`, each row in a process of its own).")
+                                     "`python -m benchmarks.speed`, each row in a process of its own).")
     parser.add_argument("spec", help="JSON file: settings, the row, the sample's files")
     parser.add_argument("out", help="JSON file to write the raw figures to")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.export_dtypes`: a run exported in float32 and in bfloat16, side by side.
+"""`python -m benchmarks.speed.export_dtypes`: a run exported in float32 and in bfloat16, side by side.
 
 Latency at batch 1 (p50/p99) and throughput at batch 32 through the raw-text signature, timed
 interleaved so that neither export meets the machine in a different state, and how far the two
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.serving import time_interleaved
+from benchmarks.speed.serving import time_interleaved
 from tfbert.cli.console import setup_logging, start_tensorflow
 
 
@@ -49,7 +49,7 @@ def _probabilities(signature, texts: list[str], batch: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.export_dtypes", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.export_dtypes", description=__doc__)
     parser.add_argument("--run", required=True, help="run folder written by train.py")
     parser.add_argument("--data", required=True, help="parquet file with a text column")
     parser.add_argument("--agreement-texts", type=int, default=5000)

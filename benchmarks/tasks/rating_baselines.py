@@ -1,4 +1,4 @@
-"""`python -m benchmarks.rating_baselines`: what a rating regression adds over two baselines.
+"""`python -m benchmarks.tasks.rating_baselines`: what a rating regression adds over two baselines.
 
 On the held-out reviews of a regression run (its own test split, read again the way training
 read it), compares:
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 USAGE = """example:
-    python -m benchmarks.rating_baselines --regression-run saved_models/imdb-rating-full \\
+    python -m benchmarks.tasks.rating_baselines --regression-run saved_models/imdb-rating-full \\
         --sentiment-run saved_models/imdb-sentiment-4k --ratings ../shared/data/imdb/train.parquet"""
 
 
@@ -82,7 +82,7 @@ def as_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.rating_baselines", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tasks.rating_baselines", description=__doc__,
                                      epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regression-run", required=True, type=Path)
     parser.add_argument("--sentiment-run", required=True, type=Path)

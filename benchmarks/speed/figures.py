@@ -6,8 +6,8 @@ import statistics
 
 import numpy as np
 
-from benchmarks.flops import BatchStats, EncoderShape, batch_flops
-from benchmarks.settings import SPEEDUP_BASES
+from benchmarks.speed.flops import BatchStats, EncoderShape, batch_flops
+from benchmarks.speed.settings import SPEEDUP_BASES
 from tfbert.features import padding_efficiency
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.figures import median_or_none
-from benchmarks.settings import RowSpec
-from benchmarks.timing import make_step_timer, time_passes
-from benchmarks.worker import dataset_batches, read_sample, worker_main
+from benchmarks.speed.figures import median_or_none
+from benchmarks.speed.settings import RowSpec
+from benchmarks.speed.timing import make_step_timer, time_passes
+from benchmarks.speed.worker import dataset_batches, read_sample, worker_main
 from tfbert.base.keras import keras
 from tfbert.config import TrainConfig
 from tfbert.data import LabelSet
@@ -82,4 +82,4 @@ def measure(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main(measure, prog="python -m benchmarks.tfbert_worker"))
+    sys.exit(worker_main(measure, prog="python -m benchmarks.speed.tfbert_worker"))

@@ -1,4 +1,4 @@
-"""`python -m benchmarks`: tfbert vs the transformers TF recipe and the PyTorch Trainer; see docs."""
+"""`python -m benchmarks.speed`: tfbert vs the transformers TF recipe and the PyTorch Trainer; see docs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from benchmarks.report import format_report
-from benchmarks.settings import BASE_ROWS, BenchmarkConfig
+from benchmarks.speed.report import format_report
+from benchmarks.speed.settings import BASE_ROWS, BenchmarkConfig
 from tfbert.cli.console import is_verbose, setup_logging, start_tensorflow
 from tfbert.config import PRECISIONS
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The benchmark's options; the PyTorch interpreter defaults to $TFBERT_TORCH_PYTHON."""
     d = DEFAULTS
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m benchmarks.speed", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Training, inference and serving speed of tfbert vs the transformers TF recipe "
                     "and the PyTorch Trainer, same model, data and sizes, one row per process.")
     parser.add_argument("--model", default="../shared/models/all-MiniLM-L6-v2",
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = BenchmarkConfig(**vars(args))
     except ValueError as err:
-        print(f"python -m benchmarks: error: {err}", file=sys.stderr)
+        print(f"python -m benchmarks.speed: error: {err}", file=sys.stderr)
         return 2
     start_tensorflow(verbose)
-    from benchmarks.runner import run  # loads TensorFlow: not needed for --help or a bad option
+    from benchmarks.speed.runner import run  # loads TensorFlow: not needed for --help or a bad option
 
     print(format_report(run(cfg)))
     return 0
