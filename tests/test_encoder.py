@@ -183,3 +183,19 @@ def test_every_dense_layer_runs_fused_with_its_bias(compute_dtype):
     assert fused.count(["BiasAdd", "Add"]) == 2 * layers
     batched = [node for node in nodes if "BatchMatMul" in node.op]
     assert sum(node.op == "_MklFusedBatchMatMulV2" for node in batched) == layers  # scale + mask
+
+
+def test_an_empty_batch_and_a_row_without_real_tokens():
+    """The token-id signature takes any mask: no row means no logits, and a row of zeros still
+    gives finite logits without changing its neighbours'."""
+    model = tiny_model("bert")
+    encoder = tf.function(build_fast_encoder(model, "float32"))
+    features = padded_batch(model)
+    empty = {k: v[:0] for k, v in features.items()}
+    assert encoder(empty).shape == (0, 3)
+    blanked = dict(features, attention_mask=tf.tensor_scatter_nd_update(
+        features["attention_mask"], [[2, i] for i in range(13)], tf.zeros([13], tf.int32)))
+    got = encoder(blanked).numpy()
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(np.delete(got, 2, axis=0),
+                               np.delete(encoder(features).numpy(), 2, axis=0), atol=1e-6)

@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfbert.encoder.blocks import activation_fn, attention_bias, dense, layer_norm, self_attention
+from tfbert.encoder.blocks import (
+    TokenLayout,
+    activation_fn,
+    attention_bias,
+    dense,
+    layer_norm,
+    self_attention,
+    token_layout,
+)
 from tfbert.encoder.weights import COMPUTE_DTYPES, EncoderWeights, read_weights
 
 
@@ -85,20 +93,24 @@ class FastEncoder(tf.Module):
     def _pair(self, name: str) -> tuple[tf.Variable, tf.Variable]:
         return self._v(f"{name}.kernel"), self._v(f"{name}.bias")
 
-    def _embed(self, input_ids: tf.Tensor, token_type_ids: tf.Tensor | None) -> tf.Tensor:
+    def _embed(self, input_ids: tf.Tensor, token_type_ids: tf.Tensor | None,
+               layout: TokenLayout) -> tf.Tensor:
+        """The embeddings of the layout's real tokens, `[tokens, hidden]`."""
         length = tf.shape(input_ids)[1]
         if self._padding_idx is None:
-            positions = tf.range(length)[None, :]
+            positions = tf.broadcast_to(tf.range(length)[None, :], tf.shape(input_ids))
         else:  # RoBERTa: real tokens count from padding_idx + 1, padding keeps padding_idx
             real = tf.cast(tf.not_equal(input_ids, self._padding_idx), input_ids.dtype)
             positions = tf.cumsum(real, axis=1) * real + self._padding_idx
-        x = tf.gather(self._v("embeddings.word"), input_ids) + \
-            tf.gather(self._v("embeddings.position"), positions)
+
+        def packed(ids):
+            return tf.gather(tf.reshape(ids, [-1]), layout.real)
+
+        x = tf.gather(self._v("embeddings.word"), packed(input_ids)) + \
+            tf.gather(self._v("embeddings.position"), packed(positions))
         if self._has_token_types:
-            if token_type_ids is None:
-                token_type_ids = tf.zeros_like(input_ids)
-            x += tf.gather(self._v("embeddings.token_type"), token_type_ids)
-        x = tf.reshape(x, [-1, tf.shape(x)[-1]])
+            types = tf.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            x += tf.gather(self._v("embeddings.token_type"), packed(types))
         x = layer_norm(x, self._v("embeddings.norm.gamma"), self._v("embeddings.norm.beta"),
                        self._embedding_epsilon)
         return dense(x, *self._pair("embeddings.projection")) if self._has_projection else x
@@ -108,23 +120,22 @@ class FastEncoder(tf.Module):
 
     def __call__(self, features: dict) -> tf.Tensor:
         input_ids = tf.cast(features["input_ids"], tf.int32)
-        batch, length = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
         dtype = tf.dtypes.as_dtype(self.compute_dtype)
         token_types = features.get("token_type_ids")
-        x = self._embed(input_ids, None if token_types is None else tf.cast(token_types, tf.int32))
-        hidden = self._v("layer_0.qkv.kernel").shape[0]
-        shape = (batch, length, self.heads, hidden // self.heads)
+        layout = token_layout(features["attention_mask"])
+        x = self._embed(input_ids, None if token_types is None else tf.cast(token_types, tf.int32),
+                        layout)
         bias = attention_bias(features["attention_mask"], dtype)
         layers = self.num_layers
         for i in range(layers):
             name = f"layer_{i}"
-            context = self_attention(x, self._pair(f"{name}.qkv"), shape, bias)
+            context = self_attention(x, self._pair(f"{name}.qkv"), layout, self.heads, bias)
             x = self._norm(dense(context, *self._pair(f"{name}.attention_out")) + x,
                            f"{name}.attention_norm", self._epsilons[i])
             inner = self._activation(dense(x, *self._pair(f"{name}.up")))
             x = self._norm(dense(inner, *self._pair(f"{name}.down")) + x,
                            f"{name}.output_norm", self._epsilons[layers + i])
-        first = tf.cast(tf.reshape(x, [batch, length, hidden])[:, 0], tf.float32)
+        first = tf.cast(tf.gather(x, layout.starts), tf.float32)
         pooled = self._head_activation(dense(first, *self._pair("head.dense")))
         return dense(pooled, *self._pair("head.out"))
 
