@@ -69,6 +69,18 @@ def make_logits_fn(model, compute_dtype: str | None = None, fast: bool = True) -
     return LogitsFunction(model, compute_dtype, fast)
 
 
+def _steady_input_options() -> tf.data.Options:
+    """tf.data without its autotuner, for inference.
+
+    With autotuning on, a pass over 256 IMDb reviews at 512 tokens took 20.5 s in most runs and
+    11 s in the others (the same batches, materialised first: 10.8 s every time; AMD EPYC Zen 4,
+    2 cores). Batches are cheap to make here, so nothing is lost without it.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: str | None = None,
                    on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Runs the model over `(features, labels)` batches; returns (logits, labels) as NumPy.
@@ -77,6 +89,7 @@ def predict_logits(model, dataset: tf.data.Dataset, logits_fn=None, progress: st
     `on_batch` is told the number of texts of each batch done (a caller's own progress line).
     """
     logits_fn = logits_fn or make_logits_fn(model)
+    dataset = dataset.with_options(_steady_input_options())
     all_logits, all_labels = [], []
     bar = None
     if progress:
