@@ -162,15 +162,17 @@ def test_multi_worker_run_resumes_after_both_workers_are_killed(no_dropout_model
                "--output-dir", str(tmp_path / "runs"), "--run-name", "mw"]
     backup = tmp_path / "runs" / "mw" / "backup" / "chief"
 
-    def start():
+    def start(attempt):
+        # stderr into files, not pipes: a worker blocked on a full pipe would stall both
         cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-        return [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        logs = [tmp_path / f"worker{i}-{attempt}.log" for i in range(2)]
+        return [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"),
                                  text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                                                  "TF_CONFIG": json.dumps({"cluster": cluster,
                                                  "task": {"type": "worker", "index": i}})})
-                for i in range(2)]
+                for i, log in enumerate(logs)], logs
 
-    workers, killed = start(), None
+    (workers, logs), killed = start(1), None
     deadline = time.monotonic() + 600
     while workers[0].poll() is None and time.monotonic() < deadline and killed is None:
         latest = tf.train.latest_checkpoint(str(backup))
@@ -186,10 +188,13 @@ def test_multi_worker_run_resumes_after_both_workers_are_killed(no_dropout_model
         time.sleep(0.05)
     for worker in workers:
         worker.wait(timeout=60)
-    assert killed is not None, "training ended before both workers could be killed mid-epoch 2"
+    assert killed is not None, ("training ended before both workers could be killed mid-epoch 2 "
+                                f"(exit {workers[0].returncode}): {logs[0].read_text()[-3000:]}")
 
-    workers = start()
-    errors = [w.communicate(timeout=600)[1] for w in workers]
+    workers, logs = start(2)
+    for worker in workers:
+        worker.wait(timeout=600)
+    errors = [log.read_text() for log in logs]
     for worker, err in zip(workers, errors, strict=True):
         assert worker.returncode == 0, err[-3000:]
         assert f"resuming at epoch 2, step {killed[1] + 2}" in err

@@ -39,7 +39,11 @@ class ValidationMetrics(keras.callbacks.Callback):
         self._logits_fn = None
 
     def on_train_begin(self, logs=None):
-        self._logits_fn = make_logits_fn(self.model)
+        # Under a distribution strategy (fit runs callbacks in its scope) the fast encoder's
+        # weight copies would become distributed variables: multi-worker ones are initialised
+        # by a collective broadcast, which has no bfloat16 kernel. Those runs validate through
+        # the model's own layers; one-device runs (the default strategy) take the fast path.
+        self._logits_fn = make_logits_fn(self.model, fast=not tf.distribute.has_strategy())
 
     def on_epoch_end(self, epoch, logs=None):
         if not _finite_loss(logs):  # diverged: no metrics, so no checkpoint of broken weights

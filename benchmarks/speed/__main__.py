@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pipeline-check-steps", type=int, default=d.pipeline_check_steps,
                         help="row 1: real pipeline vs in-memory batches over this many steps (0: off)")
     parser.add_argument("--torch-python", default=os.environ.get(TORCH_PYTHON_ENV) or None,
-                        help=f"python of the PyTorch venv (or ${TORCH_PYTHON_ENV}; rows 4-5 are "
+                        help=f"python of the PyTorch venv (or ${TORCH_PYTHON_ENV}; rows 4-6 are "
                              "skipped without it; see requirements-bench.txt)")
     parser.add_argument("--no-serving", dest="serving", action="store_false",
                         help="skip the serving latency of a tfbert export")

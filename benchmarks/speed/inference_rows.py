@@ -35,6 +35,9 @@ ROWS = (
     InferenceRow("export-bf16", "export, raw text", "export", "bfloat16", mode="text", latency=True),
     InferenceRow("export-ids-bf16", "export, token ids", "export", "bfloat16", mode="ids",
                  latency=True),
+    # what TF Serving's batching makes of requests that come in any order
+    InferenceRow("export-bf16-data", "export, raw text", "export", "bfloat16", sorted=False,
+                 mode="text"),
     InferenceRow("torch-f32", "PyTorch eager", "torch", "float32", latency=True, python="torch"),
     InferenceRow("torch-bf16", "PyTorch eager, bf16 autocast", "torch", "bfloat16", latency=True,
                  python="torch"),

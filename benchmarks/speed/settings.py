@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from tfbert.config import PRECISIONS, ModelConfig, TrainConfig
 
-BASE_ROWS = (1, 2, 3, 4, 5)
-SPEEDUP_BASES = ("3", "4", "5")  # the peers every row is compared with
+BASE_ROWS = (1, 2, 3, 4, 5, 6)
+SPEEDUP_BASES = ("3", "4", "5", "6")  # the peers every row is compared with
 PRECISION_ALIASES = {
     "f32": "float32", "float32": "float32",
     "bf16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
@@ -142,6 +142,8 @@ def plan_rows(cfg: BenchmarkConfig, tfbert_precision: str) -> list[RowSpec]:
         3: RowSpec("3", "transformers TF recipe", "hf-tf"),
         4: RowSpec("4", "PyTorch Trainer, max length", "torch", pad_to_max_length=True),
         5: RowSpec("5", "PyTorch Trainer, dynamic", "torch"),
+        # the recipe transformers documents for CPUs: bf16=True, use_cpu=True
+        6: RowSpec("6", "PyTorch Trainer, bf16", "torch", precision="mixed_bfloat16"),
     }
     rows = [base[i] for i in BASE_ROWS if i in cfg.rows]
     rows += [parse_variant(text, f"v{i + 1}", cfg.pad_multiple) for i, text in enumerate(cfg.variants)]

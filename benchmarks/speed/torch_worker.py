@@ -41,6 +41,7 @@ def measure(spec: dict) -> dict:
 
     torch.set_num_threads(TORCH_THREADS)
     cfg, pad_to_max_length = spec["cfg"], spec["row"]["pad_to_max_length"]
+    bf16 = spec["row"]["precision"] == "mixed_bfloat16"  # Trainer's bf16 autocast
     seed, total = cfg["seed"], cfg["warmup_steps"] + cfg["steps"]
     peaks = torch_peaks(cfg["peak_size"])
     train_frame, eval_frame, names = read_sample(spec["sample"])
@@ -67,7 +68,7 @@ def measure(spec: dict) -> dict:
             learning_rate=cfg["learning_rate"], weight_decay=cfg["weight_decay"],
             warmup_ratio=cfg["warmup_ratio"], lr_scheduler_type="linear",
             logging_strategy="no", save_strategy="no", eval_strategy="no", report_to=[],
-            use_cpu=True, dataloader_num_workers=0, dataloader_pin_memory=False, seed=seed,
+            use_cpu=True, bf16=bf16, dataloader_num_workers=0, dataloader_pin_memory=False, seed=seed,
             disable_tqdm=True,
         )
         trainer = Trainer(model=model, args=args, train_dataset=hf_train, data_collator=recorder,
@@ -81,7 +82,7 @@ def measure(spec: dict) -> dict:
                  "traces": None}
         inference = time_passes(lambda: (recorder.batches.clear(), trainer.predict(hf_eval)))
         inference["batches"] = list(recorder.batches)
-    return {"precision": "float32", "train": train, "inference": inference,
+    return {"precision": spec["row"]["precision"], "train": train, "inference": inference,
             "pool_batches": pool.batches, "torch_peaks": peaks, "torch_threads": torch.get_num_threads(),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
 

@@ -147,7 +147,7 @@ def test_format_table_is_aligned_markdown():
 
 @pytest.mark.slow
 def test_run_measures_tf_rows_and_skips_torch_without_interpreter(tiny_model_dir, toy_csv, tmp_path):
-    """Rows 1-3 each in their own process on a tiny BERT; rows 4-5 skipped; JSON written."""
+    """Rows 1-3 each in their own process on a tiny BERT; PyTorch rows 4-6 skipped; JSON written."""
     output = tmp_path / "bench.json"
     missing = tmp_path / "no-venv" / "bin" / "python"
     cfg = BenchmarkConfig(
@@ -157,7 +157,7 @@ def test_run_measures_tf_rows_and_skips_torch_without_interpreter(tiny_model_dir
     )
     report = run(cfg)
     rows = {r["key"]: r for r in report["rows"]}
-    assert list(rows) == ["1", "2", "3", "4", "5"]
+    assert list(rows) == ["1", "2", "3", "4", "5", "6"]
     for key in ("1", "2", "3"):
         assert rows[key]["status"] == "ok", rows[key].get("message")
         f = rows[key]["figures"]
@@ -168,7 +168,7 @@ def test_run_measures_tf_rows_and_skips_torch_without_interpreter(tiny_model_dir
         assert rows[key]["speedups"]["3"]["train"] > 0
     shipped = resolve_precision("auto")[0]  # row 1 is the default: bfloat16 where it is native
     assert rows["1"]["setup"] == f"bucket16 · {shipped}" and rows["2"]["setup"] == "dynamic · float32"
-    for key in ("4", "5"):
+    for key in ("4", "5", "6"):
         assert rows[key]["status"] == "skipped" and str(missing) in rows[key]["message"]
     check = report["pipeline_check"]
     assert check["real_pipeline_step_s"] > 0 and check["in_memory_step_s"] > 0
@@ -176,7 +176,7 @@ def test_run_measures_tf_rows_and_skips_torch_without_interpreter(tiny_model_dir
 
     saved = json.loads(output.read_text(encoding="utf-8"))
     assert saved["machine"]["versions"]["tensorflow"] and "avx512_bf16" in saved["machine"]
-    assert [r["status"] for r in saved["rows"]] == ["ok", "ok", "ok", "skipped", "skipped"]
+    assert [r["status"] for r in saved["rows"]] == ["ok", "ok", "ok", "skipped", "skipped", "skipped"]
     text = format_report(saved)
     assert "skipped: no PyTorch interpreter" in text
     assert "Input pipeline (row 1" in text
