@@ -143,6 +143,19 @@ def test_the_logits_function_follows_the_models_policy_and_refreshes():
                                atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["bert", "roberta", "distilbert"])
+def test_the_last_layer_on_first_tokens_only_gives_the_same_logits(name):
+    """The head reads each text's first token: computing the last layer for it alone (the
+    default) must give what the whole last layer gives."""
+    model = tiny_model(name)
+    features = padded_batch(model)
+    weights = read_weights(model)
+    short = FastEncoder(weights, "float32")(features).numpy()
+    whole = FastEncoder(weights, "float32", first_token_last_layer=False)(features).numpy()
+    np.testing.assert_allclose(short, whole, atol=1e-6, rtol=1e-5)
+    assert not np.allclose(short, 0.0)
+
+
 def test_compute_dtype_is_checked():
     model = tiny_model("bert")
     with pytest.raises(ValueError, match="compute dtype"):
@@ -177,10 +190,12 @@ def test_every_dense_layer_runs_fused_with_its_bias(compute_dtype):
              if node.op in ("_MklFusedMatMul", "_MklNativeFusedMatMul", "_FusedMatMul")]
     layers = 2
     # per layer: qkv (bias), attention output (bias + residual), up (bias + GELU), down (bias +
-    # residual); then the head's two dense layers
-    assert len(fused) == 4 * layers + 2
+    # residual); the last layer's qkv is split into keys/values and the first tokens' query, and
+    # its attention output (one token per text) keeps the residual add apart; then the head's
+    # two dense layers
+    assert len(fused) == 4 * layers + 1 + 2
     assert fused.count(["BiasAdd", "GeluExact"]) == layers
-    assert fused.count(["BiasAdd", "Add"]) == 2 * layers
+    assert fused.count(["BiasAdd", "Add"]) == 2 * layers - 1
     batched = [node for node in nodes if "BatchMatMul" in node.op]
     assert sum(node.op == "_MklFusedBatchMatMulV2" for node in batched) == layers  # scale + mask
 

@@ -112,3 +112,29 @@ def self_attention(x: tf.Tensor, qkv: tuple, layout: TokenLayout, heads: int,
     # Packed with the same indices as `x`: grappler then sees both sides of the residual add are
     # one shape and fuses the add into the output layer's MatMul.
     return pack(context, layout)
+
+
+def first_token_attention(x: tf.Tensor, qkv: tuple, layout: TokenLayout, heads: int,
+                          bias: tf.Tensor) -> tf.Tensor:
+    """Self-attention of each text's first token only (`[batch, hidden]`, before the output
+    layer): all a classifier's last layer needs, since its head reads the first token alone.
+
+    Keys and values are still projected for every real token; the query, the scores (one row
+    per head instead of `length`), the output layer and the feed-forward block shrink to one
+    token per text.
+    """
+    kernel, joined_bias = qkv
+    hidden = kernel.shape[0]
+    size = hidden // heads
+    keys_values = unpack(dense(x, kernel[:, hidden:], joined_bias[hidden:]), layout)
+    keys_values = tf.reshape(keys_values, [layout.batch, layout.length, 2, heads, size])
+    keys_values = tf.transpose(keys_values, [2, 0, 3, 1, 4])  # [2, batch, heads, length, size]
+    first = tf.gather(x, layout.starts)
+    query = tf.reshape(dense(first, kernel[:, :hidden], joined_bias[:hidden]),
+                       [layout.batch, heads, 1, size])
+    scale = tf.constant(size ** -0.5, x.dtype)
+    scores = tf.matmul(query, keys_values[0], transpose_b=True) * scale + bias
+    context = tf.matmul(tf.nn.softmax(scores, axis=-1), keys_values[1])  # [batch, heads, 1, size]
+    # The residual add after the output layer stays unfused here (grappler cannot prove the two
+    # sides' shapes equal): on one token per text it costs next to nothing.
+    return tf.reshape(context, [layout.batch, hidden])

@@ -14,6 +14,7 @@ from tfbert.encoder.blocks import (
     activation_fn,
     attention_bias,
     dense,
+    first_token_attention,
     layer_norm,
     self_attention,
     token_layout,
@@ -28,11 +29,17 @@ class FastEncoder(tf.Module):
     and the classification head, stay in float32.
     """
 
-    def __init__(self, weights: EncoderWeights, compute_dtype: str = "float32"):
+    def __init__(self, weights: EncoderWeights, compute_dtype: str = "float32",
+                 first_token_last_layer: bool = True):
         super().__init__(name="fast_encoder")
         if compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"compute dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+        if not weights.blocks:
+            raise ValueError("the encoder has no layers")
         self.compute_dtype = compute_dtype
+        # False computes the last layer for every token, as transformers does (same logits):
+        # kept for the benchmark that measures what skipping them saves.
+        self.first_token_last_layer = first_token_last_layer
         self.model_type = weights.model_type
         self.heads = weights.heads
         self._activation = activation_fn(weights.activation)
@@ -126,18 +133,30 @@ class FastEncoder(tf.Module):
         x = self._embed(input_ids, None if token_types is None else tf.cast(token_types, tf.int32),
                         layout)
         bias = attention_bias(features["attention_mask"], dtype)
-        layers = self.num_layers
-        for i in range(layers):
-            name = f"layer_{i}"
-            context = self_attention(x, self._pair(f"{name}.qkv"), layout, self.heads, bias)
-            x = self._norm(dense(context, *self._pair(f"{name}.attention_out")) + x,
-                           f"{name}.attention_norm", self._epsilons[i])
-            inner = self._activation(dense(x, *self._pair(f"{name}.up")))
-            x = self._norm(dense(inner, *self._pair(f"{name}.down")) + x,
-                           f"{name}.output_norm", self._epsilons[layers + i])
-        first = tf.cast(tf.gather(x, layout.starts), tf.float32)
-        pooled = self._head_activation(dense(first, *self._pair("head.dense")))
+        last = self.num_layers - 1
+        for i in range(last):
+            context = self_attention(x, self._pair(f"layer_{i}.qkv"), layout, self.heads, bias)
+            x = self._block_rest(i, context, x)
+        # The last layer on each text's first token only: the head reads nothing else.
+        first = tf.gather(x, layout.starts)
+        if self.first_token_last_layer:
+            context = first_token_attention(x, self._pair(f"layer_{last}.qkv"), layout, self.heads,
+                                            bias)
+            first = self._block_rest(last, context, first)
+        else:
+            context = self_attention(x, self._pair(f"layer_{last}.qkv"), layout, self.heads, bias)
+            first = tf.gather(self._block_rest(last, context, x), layout.starts)
+        pooled = self._head_activation(dense(tf.cast(first, tf.float32), *self._pair("head.dense")))
         return dense(pooled, *self._pair("head.out"))
+
+    def _block_rest(self, i: int, context: tf.Tensor, residual: tf.Tensor) -> tf.Tensor:
+        """Layer `i` after its attention: output layer, residual, LayerNorm, feed-forward block."""
+        name = f"layer_{i}"
+        x = self._norm(dense(context, *self._pair(f"{name}.attention_out")) + residual,
+                       f"{name}.attention_norm", self._epsilons[i])
+        inner = self._activation(dense(x, *self._pair(f"{name}.up")))
+        return self._norm(dense(inner, *self._pair(f"{name}.down")) + x,
+                          f"{name}.output_norm", self._epsilons[self.num_layers + i])
 
 
 def build_fast_encoder(model, compute_dtype: str = "float32") -> FastEncoder:
