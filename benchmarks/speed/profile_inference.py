@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.speed.profile_training import OpShare, format_shares, summarize_op_stats
+from benchmarks.speed.profile_training import OpShare, format_shares, read_trace_op_stats
 from benchmarks.speed.sample import load_sample
 
 PATHS = ("reference-f32", "reference-bf16", "fast-f32", "fast-bf16")
@@ -85,13 +85,7 @@ def profile_path(path: str, model_path: str, data_path: str, *, texts: int, max_
         classifier.predict_logits(listed)
     seconds = (time.perf_counter() - start) / passes
     tf.profiler.experimental.stop()
-    traces = sorted(out.glob("plugins/profile/*/*.xplane.pb"))
-    if not traces:
-        raise RuntimeError(f"the profiler wrote no trace under {out}")
-    data, _ = raw_to_tool_data.xspace_to_tool_data([str(traces[-1])], "framework_op_stats", {})
-    if data is None:
-        raise RuntimeError(f"xprof could not read {traces[-1]}")
-    return summarize_op_stats(data), seconds
+    return read_trace_op_stats(out, raw_to_tool_data), seconds
 
 
 def format_groups(results: dict[str, tuple[list[OpShare], float]], passes: int) -> str:

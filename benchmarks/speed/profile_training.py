@@ -97,13 +97,18 @@ def profile_training(
         model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
         seconds = (time.perf_counter() - start) / steps
         tf.profiler.experimental.stop()
+    return read_trace_op_stats(out, raw_to_tool_data), seconds, out
+
+
+def read_trace_op_stats(out: Path, raw_to_tool_data) -> list[OpShare]:
+    """The op-type shares of the newest trace `tf.profiler` wrote under `out` (read with xprof)."""
     traces = sorted(out.glob("plugins/profile/*/*.xplane.pb"))
     if not traces:
         raise RuntimeError(f"the profiler wrote no trace under {out}")
     data, _ = raw_to_tool_data.xspace_to_tool_data([str(traces[-1])], "framework_op_stats", {})
     if data is None:
         raise RuntimeError(f"xprof could not read {traces[-1]}")
-    return summarize_op_stats(data), seconds, out
+    return summarize_op_stats(data)
 
 
 def format_shares(shares: list[OpShare], top: int = 12) -> str:
