@@ -18,6 +18,7 @@ from tfbert.scoring.metrics import COLLAPSE_ADVICE, detect_collapse
 from tfbert.tasks.evaluation import epoch_logs, split_metrics
 from tfbert.tasks.head import TaskHead
 from tfbert.tasks.kinds import SINGLE_LABEL
+from tfbert.tasks.windows import per_text
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,13 @@ class ValidationMetrics(keras.callbacks.Callback):
     progress bar) all see them. Warns loudly when predictions collapse onto one class.
     """
 
-    def __init__(self, dataset: tf.data.Dataset, head: TaskHead):
+    def __init__(self, dataset: tf.data.Dataset, head: TaskHead, text_ids=None,
+                 aggregate: str = "mean-logits"):
         super().__init__()
         self.dataset = dataset
         self.head = head
+        self.text_ids = text_ids  # with windows: each window's text, so metrics count texts
+        self.aggregate = aggregate
         self.collapse_warnings: list[str] = []
         self._logits_fn = None
 
@@ -50,6 +54,7 @@ class ValidationMetrics(keras.callbacks.Callback):
             return
         self._logits_fn.refresh()  # the fast encoder's copy of the weights, as trained so far
         logits, labels = predict_logits(self.model, self.dataset, self._logits_fn)
+        logits, labels = per_text(self.head.task, logits, labels, self.text_ids, self.aggregate)
         metrics = split_metrics(self.head, logits, labels)
         if logs is not None:
             logs.update(epoch_logs(self.head.task, metrics))
@@ -192,10 +197,14 @@ def build_callbacks(
     steps_per_epoch: int,
     resuming: bool,
     chief: bool = True,
+    windows: tuple = (None, "mean-logits"),
 ) -> list[keras.callbacks.Callback]:
-    """Validation metrics first, then everything that reads them; resume state last."""
+    """Validation metrics first, then everything that reads them; resume state last.
+
+    `windows`: the validation windows' text ids (None without windows) and the aggregate.
+    """
     folder.best_weights.parent.mkdir(parents=True, exist_ok=True)
-    metrics = ValidationMetrics(validation, head)
+    metrics = ValidationMetrics(validation, head, *windows)
     checkpoint = AtomicCheckpoint(
         str(folder.best_weights), monitor=cfg.monitor, mode=cfg.monitor_mode,
         save_best_only=True, save_weights_only=True, verbose=1,

@@ -26,6 +26,9 @@ PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")  # of a pair (
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 MONITOR_METRICS = ("auto", *ALL_MONITORS)  # auto: the task's default (tasks/kinds.py)
 CLASS_WEIGHTS = ("none", "auto")
+LONG_TEXTS = ("truncate", "windows")  # what becomes of a text longer than max_length
+AGGREGATES = ("mean-logits", "mean-probabilities", "max")  # window outputs -> the text's
+WINDOW_KEYS = ("window_stride", "max_windows", "aggregate")  # meaningless when truncating
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DATA = "imdb"
 TABLE_TYPES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # labelled data, to train on
@@ -62,6 +65,11 @@ class DataConfig:
     `task` is the problem type ("auto" decides from the labels; a run saves what it chose).
     Multi-label sets come from a list column, a `label_separator`-delimited string, or several
     0/1 `label_columns`; a regression target is standardised for training when `standardise`.
+
+    `long_text="windows"` reads a longer text whole, as overlapping windows of `max_length`
+    tokens (neighbours share `window_stride`, default a quarter of `max_length`; at most
+    `max_windows` per text, the rest cut); `aggregate` turns the windows' outputs into the
+    text's. For a pair the first text is windowed and the second kept in every window.
     """
 
     sources: tuple[str, ...] = (DEFAULT_DATA,)
@@ -81,6 +89,10 @@ class DataConfig:
     label_columns: tuple[str, ...] | None = None
     label_separator: str | None = None
     standardise: bool = True
+    long_text: str = "truncate"
+    window_stride: int | None = None
+    max_windows: int = 16
+    aggregate: str = "mean-logits"
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -96,6 +108,34 @@ class DataConfig:
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         self._check_truncation()
+        self._check_windows()
+
+    @property
+    def windowed(self) -> bool:
+        return self.long_text == "windows"
+
+    @property
+    def stride(self) -> int:
+        """Tokens neighbouring windows share (the default: a quarter of `max_length`)."""
+        return self.max_length // 4 if self.window_stride is None else self.window_stride
+
+    def _check_windows(self) -> None:
+        if self.long_text not in LONG_TEXTS:
+            raise ValueError(f"long_text must be one of {', '.join(LONG_TEXTS)}, "
+                             f"got {self.long_text!r}")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, "
+                             f"got {self.aggregate!r}")
+        if isinstance(self.max_windows, bool) or not isinstance(self.max_windows, int) \
+                or self.max_windows < 1:
+            raise ValueError(f"max_windows must be a whole number of at least 1, "
+                             f"got {self.max_windows!r}")
+        if self.window_stride is not None and not 0 <= self.window_stride <= self.max_length // 2:
+            raise ValueError(f"window_stride must be between 0 and half of max_length "
+                             f"({self.max_length // 2}), got {self.window_stride}")
+        if self.windowed and (self.truncation != "head" or self.head_tokens is not None):
+            raise ValueError("with long_text 'windows' every token is read: truncation and "
+                             "head_tokens do not apply")
 
     def _check_task(self) -> None:
         if self.task not in TASKS:
@@ -273,6 +313,9 @@ class RunConfig:
         between machines that resolve the same precision)."""
         parts = {k: v for k, v in self.to_dict().items() if k != "output"}
         parts["model"] = {k: v for k, v in parts["model"].items() if k != "precision_reason"}
+        if not self.data.windowed:  # runs that truncate keep the names they had before windows
+            parts["data"] = {k: v for k, v in parts["data"].items()
+                             if k not in ("long_text", *WINDOW_KEYS)}
         return json.loads(json.dumps(parts))  # tuples as lists, as in the saved file
 
     def fingerprint(self) -> str:

@@ -16,7 +16,10 @@ import pandas as pd
 
 from tfbert.base.errors import DataError
 from tfbert.config import DataConfig
-from tfbert.labels import (
+from tfbert.sources import read_sources
+from tfbert.tables import TYPED
+from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from tfbert.tasks.labels import (
     LabelSet,
     build_label_set,
     encode_labels,
@@ -24,9 +27,6 @@ from tfbert.labels import (
     label_warnings,
     numbers_if_all_are,
 )
-from tfbert.sources import read_sources
-from tfbert.tables import TYPED
-from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from tfbert.tasks.targets import choose_task, multilabel_targets, regression_targets
 
 __all__ = ["DataError", "LabelSet", "Splits", "build_label_set", "label_warnings", "load_eval_split",

@@ -15,15 +15,23 @@ import pandas as pd
 import tensorflow as tf
 
 from tfbert.tokenizers.truncation import head_budget, keep_head_and_tail, pair_lengths
+from tfbert.tokenizers.windows import encode_windows
 
 
 @dataclass(frozen=True)
 class TokenizedSplit:
     """Token ids of one split, stored ragged: `values[offsets[i]:offsets[i+1]]` per key, and
-    its labels (`features.label_array`)."""
+    its labels (`features.label_array`).
+
+    Cut into windows (`long_text="windows"`), each row is a window: `text_ids[i]` is the text
+    it belongs to, `labels[i]` that text's label, and `capped` counts the texts whose windows
+    past `max_windows` were dropped.
+    """
 
     columns: dict[str, tuple[np.ndarray, np.ndarray]]
     labels: np.ndarray
+    text_ids: np.ndarray | None = None
+    capped: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -97,30 +105,50 @@ def _batch_encoder(tokenizer, max_length: int, truncation: str, head_tokens: int
     return encode
 
 
+def _window_encoder(tokenizer, max_length: int, windows: tuple[int, int], pair: bool):
+    """The function that cuts one batch of rows into windows, with each window's text index."""
+    stride, max_windows = windows
+
+    def encode(batch: dict, indices: list[int]) -> dict:
+        found = encode_windows(tokenizer, batch["text"], batch["text_pair"] if pair else None,
+                               max_length, stride, max_windows)
+        owners = np.asarray(indices, dtype=np.int64)[found.text_ids]
+        capped = np.isin(found.text_ids, found.capped)
+        return {**found.encoded, "text_id": owners, "capped": capped}
+
+    return encode
+
+
 def tokenize_frame(
     frame: pd.DataFrame, tokenizer, max_length: int, batch_size: int = 1000,
     show_progress: bool = True, truncation: str = "head", head_tokens: int | None = None,
+    windows: tuple[int, int] | None = None,
 ) -> TokenizedSplit:
     """Tokenizes `frame.text` (and `frame.text_pair`, for pairs) through `datasets.Dataset.map`
     in batches: truncated, never padded.
 
     `truncation` says which `max_length` tokens a longer text keeps: its start ("head"), its
     end ("tail") or both ("head+tail", `head_tokens` from the start); for a pair, which text
-    loses tokens ("head" or "longest_first", "only_first", "only_second").
+    loses tokens ("head" or "longest_first", "only_first", "only_second"). With `windows`
+    (stride, max windows) nothing is cut: every text becomes its overflow windows.
     """
     import datasets
 
     pair = "text_pair" in frame.columns
     texts = ["text", "text_pair"] if pair else ["text"]
     dataset = datasets.Dataset.from_pandas(frame[[*texts, "label"]], preserve_index=False)
-    encode = _batch_encoder(tokenizer, max_length, truncation, head_tokens, pair)
+    if windows is None:
+        encode, extra = _batch_encoder(tokenizer, max_length, truncation, head_tokens, pair), {}
+    else:  # one row per window: the text columns and labels go, each window's text id comes
+        encode = _window_encoder(tokenizer, max_length, windows, pair)
+        texts, extra = [*texts, "label"], {"with_indices": True}
     if not show_progress:
         datasets.disable_progress_bars()
     try:
         # An in-memory dataset has no cache: a given fingerprint spares hashing `encode` (its
         # tokenizer pickled with dill), which took time per call and swallowed a Ctrl-C.
         dataset = dataset.map(encode, batched=True, batch_size=batch_size, remove_columns=texts,
-                              desc="Tokenizing", new_fingerprint=uuid.uuid4().hex)
+                              desc="Tokenizing", new_fingerprint=uuid.uuid4().hex, **extra)
     finally:
         datasets.enable_progress_bars()
     table = dataset.data.table  # map() writes a fresh table: row order is the frame order
@@ -129,7 +157,31 @@ def tokenize_frame(
         lists = table.column(key).combine_chunks()
         columns[key] = (lists.flatten().to_numpy().astype(np.int32),
                         lists.offsets.to_numpy().astype(np.int64))
-    return TokenizedSplit(columns=columns, labels=label_array(frame["label"]))
+    labels = label_array(frame["label"])
+    if windows is None:
+        return TokenizedSplit(columns=columns, labels=labels)
+    text_ids = table.column("text_id").to_numpy().astype(np.int64)
+    capped = len(np.unique(text_ids[table.column("capped").to_numpy(zero_copy_only=False)]))
+    return TokenizedSplit(columns, labels[text_ids], text_ids, capped)
+
+
+def tokenize_texts(frame: pd.DataFrame, tokenizer, data, show_progress: bool = True
+                   ) -> TokenizedSplit:
+    """`tokenize_frame` as a run's `DataConfig` says: truncated, or cut into windows."""
+    windows = (data.stride, data.max_windows) if data.windowed else None
+    return tokenize_frame(frame, tokenizer, data.max_length, show_progress=show_progress,
+                          truncation=data.truncation, head_tokens=data.head_tokens,
+                          windows=windows)
+
+
+def window_weights(split: TokenizedSplit) -> np.ndarray | None:
+    """Training weights that make every text count once in the loss, however many windows it
+    has: 1/windows of its text, scaled to average 1 so the loss keeps its size."""
+    if split.text_ids is None:
+        return None
+    windows = np.bincount(split.text_ids)[split.text_ids].astype(np.float64)
+    weights = 1.0 / windows
+    return (weights * len(weights) / weights.sum()).astype(np.float32)
 
 
 def label_array(labels: pd.Series) -> np.ndarray:
@@ -185,8 +237,10 @@ def make_dataset(
     epochs: int = 1,
     start_epoch: int = 0,
     start_step: int = 0,
+    weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """`(features, labels)` batches for epochs `start_epoch..epochs-1`, from `start_step` on.
+    """`(features, labels)` batches for epochs `start_epoch..epochs-1`, from `start_step` on;
+    `(features, labels, weights)` when each row has a training weight (`window_weights`).
 
     Each batch is padded to its own longest text (dynamic padding); with bucketing, lengths
     are rounded up to a multiple of `pad_multiple`, so only a few shapes reach the model.
@@ -201,6 +255,7 @@ def make_dataset(
     columns = {key: tf.RaggedTensor.from_row_splits(values, offsets)
                for key, (values, offsets) in split.columns.items()}
     labels = tf.constant(split.labels)  # int32 ids, float32 targets or float32 label rows
+    row_weights = None if weights is None else tf.constant(weights, tf.float32)
     multiple = pad_multiple if bucketing else 1
 
     def gather(indices: tf.Tensor):
@@ -210,7 +265,9 @@ def make_dataset(
         features = {key: rt.to_tensor(default_value=pad_token_id if key == "input_ids" else 0,
                                       shape=tf.stack([tf.shape(indices, tf.int64)[0], width]))
                     for key, rt in rows.items()}
-        return features, tf.gather(labels, indices)
+        if row_weights is None:
+            return features, tf.gather(labels, indices)
+        return features, tf.gather(labels, indices), tf.gather(row_weights, indices)
 
     dataset = tf.data.Dataset.from_tensor_slices(batches)
     dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -235,7 +292,8 @@ def sort_by_length(split: TokenizedSplit) -> tuple[TokenizedSplit, np.ndarray]:
         new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         flat = np.concatenate(pieces) if pieces else values[:0]
         columns[key] = (flat.astype(np.int32), new_offsets)
-    return TokenizedSplit(columns=columns, labels=split.labels[order]), order
+    text_ids = None if split.text_ids is None else split.text_ids[order]
+    return TokenizedSplit(columns, split.labels[order], text_ids, split.capped), order
 
 
 def padding_efficiency(batches: tf.data.Dataset | Iterable[tuple[int, int]]) -> float:

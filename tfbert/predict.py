@@ -13,13 +13,14 @@ import tensorflow as tf
 from tfbert.config import DataConfig, PredictConfig
 from tfbert.encoder.module import build_fast_encoder
 from tfbert.encoder.weights import COMPUTE_DTYPES, UnsupportedArchitectureError, read_weights
-from tfbert.features import make_dataset, sort_by_length, tokenize_frame
+from tfbert.features import make_dataset, sort_by_length, tokenize_texts
 from tfbert.model import build_model, load_tokenizer, output_names, resolve_compute_dtype
 from tfbert.prediction import Prediction, check_pairs, to_predictions
 from tfbert.run_folder import open_run_folder
 from tfbert.scoring.metrics import softmax
 from tfbert.tasks.head import TaskHead, sigmoid
 from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, task_of
+from tfbert.tasks.windows import aggregate_windows
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class Classifier:
         self.label_names = output_names(model)
         self.head = head or TaskHead(task_of(model.config.problem_type), self.label_names)
         self.task = self.head.task
+        self.last_windows: np.ndarray | None = None  # windows per text of the last call
         dtype, why = resolve_compute_dtype(compute_dtype)
         self._logits_fn = make_logits_fn(model, dtype, fast_encoder)
         log.info("predicting in %s (%s), %s", dtype, why,
@@ -162,9 +164,12 @@ class Classifier:
 
     def predict_logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                        on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Float32 logits, shape `[len(texts), num_labels]`; `on_batch` as in `predict_logits`.
+        """Float32 logits, shape `[len(texts), num_labels]`; `on_batch` as in `predict_logits`
+        (with windows it counts windows, not texts).
 
-        A pair model reads `texts[i]` with `text_pairs[i]`.
+        A pair model reads `texts[i]` with `text_pairs[i]`. A run trained on windows reads
+        each text as its windows and aggregates their logits (`last_windows` then holds how
+        many windows each text of the call had).
         """
         check_pairs(texts, text_pairs, self.is_pair)
         if len(texts) == 0:
@@ -174,9 +179,7 @@ class Classifier:
             frame.insert(1, "text_pair", list(text_pairs))
         # Long enough to want progress bars, unless the caller shows its own through `on_batch`.
         many = on_batch is None and len(texts) > 10_000
-        tokenized = tokenize_frame(frame, self.tokenizer, self.data.max_length,
-                                   truncation=self.data.truncation,
-                                   head_tokens=self.data.head_tokens, show_progress=many)
+        tokenized = tokenize_texts(frame, self.tokenizer, self.data, show_progress=many)
         # Neighbours in length order share batches with little padding; undo the order after.
         ordered, order = sort_by_length(tokenized)
         dataset = make_dataset(ordered, self.batch_size, self.tokenizer.pad_token_id or 0,
@@ -185,7 +188,11 @@ class Classifier:
         logits, _ = predict_logits(self.model, dataset, self._logits_fn, progress, on_batch)
         restored = np.empty_like(logits)
         restored[order] = logits
-        return restored
+        if tokenized.text_ids is None:
+            return restored
+        self.last_windows = np.bincount(tokenized.text_ids, minlength=len(texts))
+        return aggregate_windows(self.task, restored, tokenized.text_ids, self.data.aggregate,
+                                 len(texts))
 
     def predict_outputs(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                         on_batch: Callable[[int], None] | None = None) -> np.ndarray:

@@ -16,6 +16,7 @@ from tfbert.scoring.regression import Standardisation
 from tfbert.tasks.evaluation import split_metrics, threshold_gain
 from tfbert.tasks.head import TaskHead, sigmoid
 from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from tfbert.tasks.windows import per_text
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,13 @@ def task_head(splits: Splits) -> TaskHead:
     return TaskHead(labels.task, labels.names)
 
 
-def evaluate_splits(model, datasets: dict, head: TaskHead, sizes: dict) -> tuple[TaskHead, dict, dict]:
-    """Metrics per split and the raw (logits, labels) behind them.
+def evaluate_splits(model, datasets: dict, head: TaskHead, sizes: dict,
+                    windows: dict | None = None, aggregate: str = "mean-logits"
+                    ) -> tuple[TaskHead, dict, dict]:
+    """Metrics per split and the raw (logits, labels) of its texts behind them.
+
+    With `windows` (per split, each window's text), window outputs are first aggregated into
+    their texts' by `aggregate`.
 
     A multi-label head first gets its thresholds, tuned on validation to maximise each
     label's F1; the gain over 0.5 is recorded per split under `thresholds`.
@@ -41,7 +47,8 @@ def evaluate_splits(model, datasets: dict, head: TaskHead, sizes: dict) -> tuple
     raw = {}
     for name, dataset in datasets.items():
         title = f"Evaluating the {name} split ({sizes[name]} texts)"
-        raw[name] = predict_logits(model, dataset, logits_fn, progress=title)
+        logits, labels = predict_logits(model, dataset, logits_fn, progress=title)
+        raw[name] = per_text(head.task, logits, labels, (windows or {}).get(name), aggregate)
     if head.task == MULTI_LABEL:
         logits, labels = raw["validation"]
         tuned = tune_thresholds(labels, sigmoid(logits))

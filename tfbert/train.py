@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from tfbert.base.errors import TrainingDivergedError
@@ -19,7 +20,13 @@ from tfbert.callbacks import StopOnNaN, ValidationMetrics, build_callbacks, resu
 from tfbert.config import RunConfig
 from tfbert.data import DataError, Splits, load_splits
 from tfbert.distribute import build_strategy, describe, is_chief
-from tfbert.features import make_dataset, sort_by_length, steps_per_epoch, tokenize_frame
+from tfbert.features import (
+    make_dataset,
+    sort_by_length,
+    steps_per_epoch,
+    tokenize_texts,
+    window_weights,
+)
 from tfbert.model import (
     build_model,
     build_optimizer,
@@ -105,22 +112,35 @@ def _open_run_folder(cfg: RunConfig, chief: bool, head: TaskHead) -> tuple[RunFo
     return folder, resuming
 
 
-def _tokenize_splits(splits: Splits, tokenizer, cfg: RunConfig) -> tuple[dict, dict, dict]:
+def _log_windows(name: str, split, texts: int, cfg: RunConfig) -> None:
+    if split.text_ids is None:
+        return
+    log.info("%s: %d texts in %d windows of %d tokens (stride %d)%s", name, texts, len(split),
+             cfg.data.max_length, cfg.data.stride,
+             f"; {split.capped} texts cut at --max-windows {cfg.data.max_windows}"
+             if split.capped else "")
+
+
+def _tokenize_splits(splits: Splits, tokenizer, cfg: RunConfig) -> tuple[dict, dict, dict, dict]:
     """Phase 3: each split tokenized once; validation and test batched shortest first.
 
-    Returns the tokenized splits, the evaluation datasets and the order each was sorted in.
+    Returns the tokenized splits, the evaluation datasets, the order of the texts their
+    outputs come in, and (with windows) each evaluation window's text.
     """
-    tokenized = {name: tokenize_frame(getattr(splits, name), tokenizer, cfg.data.max_length,
-                                      truncation=cfg.data.truncation,
-                                      head_tokens=cfg.data.head_tokens)
-                 for name in ("train", "validation", "test")}
-    eval_ds, eval_order = {}, {}
+    tokenized = {}
+    for name in ("train", "validation", "test"):
+        tokenized[name] = tokenize_texts(getattr(splits, name), tokenizer, cfg.data)
+        _log_windows(name, tokenized[name], len(getattr(splits, name)), cfg)
+    eval_ds, eval_order, eval_windows = {}, {}, {}
     for name in ("validation", "test"):  # evaluation order does not matter: sort by length
         ordered, eval_order[name] = sort_by_length(tokenized[name])
+        eval_windows[name] = ordered.text_ids
+        if ordered.text_ids is not None:  # windows are aggregated back into text order
+            eval_order[name] = np.arange(len(getattr(splits, name)))
         eval_ds[name] = make_dataset(ordered, cfg.train.eval_batch_size, tokenizer.pad_token_id or 0,
                                      bucketing=cfg.train.bucketing,
                                      pad_multiple=cfg.train.pad_multiple)
-    return tokenized, eval_ds, eval_order
+    return tokenized, eval_ds, eval_order, eval_windows
 
 
 def _fit(model, train_split, pad_id: int, callbacks: list, cfg: RunConfig, folder: RunFolder,
@@ -137,7 +157,8 @@ def _fit(model, train_split, pad_id: int, callbacks: list, cfg: RunConfig, folde
     train_ds = make_dataset(train_split, global_batch, pad_id, shuffle=True,
                             seed=cfg.train.seed, bucketing=cfg.train.bucketing,
                             pad_multiple=cfg.train.pad_multiple, epochs=cfg.train.epochs,
-                            start_epoch=start_epoch, start_step=start_step)
+                            start_epoch=start_epoch, start_step=start_step,
+                            weights=window_weights(train_split))
     options = tf.data.Options()  # each worker keeps its slice of every global batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     model.fit(train_ds.with_options(options), epochs=cfg.train.epochs, steps_per_epoch=steps,
@@ -200,7 +221,7 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
     log.info("distribution: %s", describe(strategy, cfg.train.batch_size))
 
     # 3. Tokenize once; tf.data pipelines padded per batch (within length buckets by default).
-    tokenized, eval_ds, eval_order = _tokenize_splits(splits, tokenizer, cfg)
+    tokenized, eval_ds, eval_order, eval_windows = _tokenize_splits(splits, tokenizer, cfg)
     trained = as_trained(head, tokenized["train"].labels)  # evaluation keeps raw targets
     tokenized["train"] = dataclasses.replace(tokenized["train"], labels=trained)
 
@@ -215,7 +236,7 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
 
     # 5. Fit, with validation metrics, checkpoints and backups in the callbacks.
     callbacks = build_callbacks(cfg.train, eval_ds["validation"], head, folder, steps, resuming,
-                                chief)
+                                chief, (eval_windows["validation"], cfg.data.aggregate))
     _fit(model, tokenized["train"], tokenizer.pad_token_id or 0, callbacks, cfg, folder, resuming,
          steps, global_batch)
 
@@ -226,7 +247,8 @@ def _fine_tune(cfg: RunConfig, strategy: tf.distribute.Strategy, chief: bool,
         model = build_model(cfg.model.name_or_path, splits.labels)
         model.load_weights(str(folder.best_weights))
     history = _read_history(folder.history)
-    head, metrics, raw = evaluate_splits(model, eval_ds, head, splits.sizes())
+    head, metrics, raw = evaluate_splits(model, eval_ds, head, splits.sizes(), eval_windows,
+                                         cfg.data.aggregate)
     metrics.update(collapse_warnings=_find(callbacks, ValidationMetrics).collapse_warnings,
                    train_examples=len(tokenized["train"]), epochs_run=len(history.get("loss", [])),
                    replicas=strategy.num_replicas_in_sync,

@@ -17,7 +17,9 @@ from tfbert.cli.common import (
     start,
 )
 from tfbert.config import (
+    AGGREGATES,
     CLASS_WEIGHTS,
+    LONG_TEXTS,
     MONITOR_METRICS,
     PAIR_TRUNCATIONS,
     PRECISIONS,
@@ -62,16 +64,31 @@ def _add_data_flags(parser: argparse.ArgumentParser, d: DataConfig) -> None:
     data.add_argument("--val-size", type=parse_size, default=d.val_size,
                       help="validation examples (or fraction of train when carved from it)")
     data.add_argument("--test-size", type=int, default=d.test_size, help="stratified subset of test")
-    data.add_argument("--max-length", type=int, default=d.max_length, help="tokens per text, truncated")
+    data.add_argument("--max-length", type=int, default=d.max_length, help="tokens per text (or per window)")
     data.add_argument("--truncation", choices=(*TRUNCATIONS, *PAIR_TRUNCATIONS),
                       default=d.truncation,
                       help="which tokens a longer text keeps: its start, its end, or both; for "
                            "pairs which text loses tokens (head = longest_first)")
     data.add_argument("--head-tokens", type=int, default=d.head_tokens,
                       help="with head+tail: tokens kept from the start (default: a quarter)")
+    _add_window_flags(data, d)
     data.add_argument("--strict", action="store_true", default=d.strict,
                       help="stop on empty texts, missing labels, malformed JSON lines or invalid "
                            "UTF-8 instead of dropping/replacing them")
+
+
+def _add_window_flags(data, d: DataConfig) -> None:
+    data.add_argument("--long-text", choices=LONG_TEXTS, default=d.long_text,
+                      help="a text longer than --max-length: cut it (--truncation), or read it "
+                           "whole as overlapping windows of --max-length tokens")
+    data.add_argument("--window-stride", type=int, default=d.window_stride,
+                      help="windows: tokens neighbouring windows share (default: a quarter of "
+                           "--max-length)")
+    data.add_argument("--max-windows", type=int, default=d.max_windows,
+                      help="windows: at most this many per text; the rest of a longer text is "
+                           "cut, and counted in the logs")
+    data.add_argument("--aggregate", choices=AGGREGATES, default=d.aggregate,
+                      help="windows: how the windows' outputs become the text's answer")
 
 
 def _add_model_flags(parser: argparse.ArgumentParser, m: ModelConfig) -> None:
@@ -158,7 +175,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             max_length=args.max_length, truncation=args.truncation,
             head_tokens=args.head_tokens, strict=args.strict, seed=args.seed, task=args.task,
             label_columns=args.label_columns, label_separator=args.label_separator,
-            standardise=args.standardise,
+            standardise=args.standardise, long_text=args.long_text,
+            window_stride=args.window_stride, max_windows=args.max_windows,
+            aggregate=args.aggregate,
         ),
         model=ModelConfig(name_or_path=args.model, precision=args.precision),
         train=TrainConfig(
