@@ -283,3 +283,40 @@ def test_pairs_of_imdb_reviews(imdb_family, max_length, strategy):
     tokenizer = in_graph_tokenizer(reference, max_length, strategy, pair=True)
     assert type(tokenizer) is family_class
     assert_same_pairs(reference, tokenizer, reviews[:100], reviews[100:], max_length, strategy)
+
+
+def _assert_windows(reference, family_class, texts, pairs, max_length: int, stride: int,
+                    max_windows: int) -> None:
+    """The graph's windows (ids, types, mask, each window's text) = the fast tokenizer's."""
+    from tfbert.tokenizers.windows import encode_windows
+
+    strategy = "only_first" if pairs is not None else None
+    graph = family_class.from_fast_tokenizer(reference, max_length, pair=strategy)
+    graph.set_windows(stride, max_windows)
+    encoded = graph(texts) if pairs is None else graph(texts, pairs)
+    as_text = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in texts]
+    expected = encode_windows(reference, as_text, pairs, max_length, stride, max_windows)
+    assert rows(encoded) == expected.encoded["input_ids"]
+    assert encoded["window_text"].numpy().tolist() == expected.text_ids.tolist()
+    if "token_type_ids" in expected.encoded:
+        mask = encoded["attention_mask"].numpy()
+        types = [r[: m.sum()].tolist() for r, m in zip(encoded["token_type_ids"].numpy(), mask,
+                                                       strict=True)]
+        assert types == expected.encoded["token_type_ids"]
+
+
+@pytest.mark.parametrize("family", FAMILIES, indirect=True)
+def test_windows_in_the_graph_are_the_fast_tokenizers(family):
+    reference, family_class = family
+    long_texts = [" ".join(corpus(40, seed=5)), " ".join(corpus(3, seed=6))]
+    texts = TEXTS + INVALID_UTF8 + long_texts
+    _assert_windows(reference, family_class, texts, None, 12, 3, 6)
+    firsts = [t for t in TEXTS if t] + long_texts
+    seconds = ["the plot", "a", ""] * (len(firsts) // 3) + ["x"] * (len(firsts) % 3)
+    _assert_windows(reference, family_class, firsts, seconds, 16, 2, 100)
+
+
+@pytest.mark.real_model
+def test_windows_of_imdb_reviews(imdb_family):
+    reference, family_class, texts = imdb_family
+    _assert_windows(reference, family_class, texts, None, 128, 32, 8)

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 from conftest import _trained
 
 from tfbert.base.errors import DataError
@@ -194,3 +195,46 @@ def test_classifier_aggregates_its_windows(windowed_run, tokenizer):
     window_logits = plain.predict_logits(windows)
     expected = aggregate_windows(SINGLE_LABEL, window_logits, found.text_ids, "mean-logits")
     assert np.allclose(logits, expected, atol=1e-4)
+
+
+LONG_TEXTS = ["great", _text(9), "", _text(40), "great " * 20_000]  # the last: 120,000 chars
+
+
+def test_export_serves_the_classifiers_windows(windowed_run):
+    from tfbert.predict import Classifier
+    from tfbert.serving.exported import ExportedClassifier
+
+    export = windowed_run.run_dir / "export" / "classifier" / "1"
+    served = ExportedClassifier(export, batch_size=2).predict_outputs(LONG_TEXTS)
+    classifier = Classifier.from_run(windowed_run.run_dir, compute_dtype="float32")
+    assert np.abs(served - classifier.predict_outputs(LONG_TEXTS)).max() <= 1e-5
+    assert classifier.last_windows.tolist() == [1, 2, 1, 4, 4]  # the longest stops at 4
+    card = (export.parent / "README.md").read_text(encoding="utf-8")
+    assert "overlapping windows (stride 2 tokens, at most 4 per text)" in card
+
+
+def test_export_windows_through_the_tf1_loader_without_transformers(windowed_run):
+    from serving_checks import stock_serving_report
+
+    from tfbert.predict import Classifier
+
+    export = windowed_run.run_dir / "export" / "classifier" / "1"
+    report = stock_serving_report(export, LONG_TEXTS)
+    assert report["missing"] == [] and report["shape"] == [len(LONG_TEXTS), 2]
+    classifier = Classifier.from_run(windowed_run.run_dir, compute_dtype="float32")
+    expected = classifier.predict_outputs(LONG_TEXTS)
+    assert np.abs(np.array(report["probabilities"]) - expected).max() <= 1e-5
+
+
+@pytest.mark.parametrize("how", ["mean-probabilities", "max"])
+def test_served_aggregates_are_the_in_process_ones(windowed_run, how):
+    from tfbert.predict import Classifier
+    from tfbert.serving.module import build_serving_module
+
+    run = Classifier.from_run(windowed_run.run_dir, compute_dtype="float32")
+    data = dataclasses.replace(run.data, aggregate=how)
+    classifier = Classifier(run.model, run.tokenizer, data, head=run.head, compute_dtype="float32")
+    module = build_serving_module(run.model, run.tokenizer, data.max_length, head=run.head,
+                                  windows=(data.stride, data.max_windows, how))
+    served = module.classify_text(tf.constant(LONG_TEXTS))["probabilities"].numpy()
+    assert np.abs(served - classifier.predict_outputs(LONG_TEXTS)).max() <= 1e-5

@@ -48,9 +48,12 @@ def check_text(text: str | None) -> str:
 def length_note(text: str, classifier: ExportedClassifier) -> str:
     """Says when a text is longer than the model reads (a rough guess from its word count)."""
     words = len(text.split())
-    if classifier.max_length and words > classifier.max_length * 0.7:
-        return (f" The model reads at most {classifier.max_length} tokens; this text has about "
-                f"{words:,} words, so only part of it was read.")
+    windows = getattr(classifier, "max_windows", 1)
+    if classifier.max_length and words > classifier.max_length * windows * 0.7:
+        reads = (f"{windows} windows of {classifier.max_length} tokens" if windows > 1
+                 else f"{classifier.max_length} tokens")
+        return (f" The model reads at most {reads}; this text has about {words:,} words, so "
+                "only part of it was read.")
     return ""
 
 

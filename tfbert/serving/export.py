@@ -57,6 +57,12 @@ def next_version(base: Path) -> int:
     return max(existing, default=0) + 1
 
 
+def _long_warmup(module: ServingModule) -> list[str]:
+    """A text of as many windows as a windowed export reads (one long text otherwise)."""
+    windows = int(module.max_windows.numpy())
+    return ["warm-up " * (int(module.max_length.numpy()) * windows + 1)]
+
+
 def _write_warmup(version_dir: Path, module: ServingModule, model_name: str) -> bool:
     """Writes TF Serving warm-up requests (PredictionLog records) if the protos are installed."""
     try:
@@ -67,7 +73,7 @@ def _write_warmup(version_dir: Path, module: ServingModule, model_name: str) -> 
     folder = version_dir / "assets.extra"
     folder.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(folder / WARMUP_FILE)) as writer:
-        for texts in (["a short warm-up request"], ["warm-up " * 200] * 8):
+        for texts in (["a short warm-up request"], ["warm-up " * 200] * 8, _long_warmup(module)):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=TEXT_SIGNATURE))
             if module.text_tokenizer is not None:
@@ -134,7 +140,9 @@ def build_run_module(folder: RunFolder, cfg: RunConfig, compute_dtype: str = "fl
     head = folder.task_head(output_names(model))
     return build_serving_module(model, load_tokenizer(str(folder.path)), data.max_length,
                                 folder.temperature() if temperature is None else temperature,
-                                data.truncation, data.head_tokens, data.is_pair, head, forward)
+                                data.truncation, data.head_tokens, data.is_pair, head, forward,
+                                (data.stride, data.max_windows, data.aggregate)
+                                if data.windowed else None)
 
 
 def export_run(run_dir: str | Path, version: int | None = None, model_name: str = DEFAULT_EXPORT_NAME,

@@ -49,6 +49,8 @@ class ExportedClassifier:
                             else tuple(f"class {i}" for i in range(width)))
         length = getattr(loaded, "max_length", None)
         self.max_length = int(length.numpy()) if length is not None else None
+        windows = getattr(loaded, "max_windows", None)  # exports before windows have none
+        self.max_windows = int(windows.numpy()) if windows is not None else 1
         self.head = _head_of(loaded, outputs, self.label_names)
         self.task = self.head.task
 

@@ -38,6 +38,12 @@ num_batch_threads {{ value: {threads} }}
 def _cut_rule(module: ServingModule) -> str:
     if module.text_tokenizer is None:
         return "clients must truncate token ids as in training"
+    if module.text_tokenizer.windows is not None:
+        stride, max_windows = module.text_tokenizer.windows
+        pair = ", a pair's second text in each" if module.is_pair else ""
+        return (f"longer texts are read whole as overlapping windows (stride {stride} tokens, "
+                f"at most {max_windows} per text{pair}), their outputs aggregated by "
+                f"{module.aggregate}; `token_ids` rows are one window each")
     if module.is_pair:
         return {"longest_first": "a longer pair loses tokens from the end of its longer text",
                 "only_first": "a longer pair loses tokens from the end of its first text",

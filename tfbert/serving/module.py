@@ -12,6 +12,7 @@ from tfbert.model import output_names
 from tfbert.serving.exported import TEXT_SIGNATURE
 from tfbert.tasks.head import TaskHead
 from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION, task_of
+from tfbert.tasks.windows import aggregate_in_graph
 from tfbert.tokenizers import InGraphTokenizer, UnsupportedTokenizerError, in_graph_tokenizer
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,17 @@ class ServingModule(tf.Module):
             [batch, labels], from the per-label thresholds), label_names (string [batch, labels])
     Attributes that survive `tf.saved_model.load`, for clients that show them: `label_names`
     (string [labels]), `task` (string), `thresholds` (float32 [labels]; multi-label) and
-    `max_length` (int32, tokens read per text; 0 without a text path).
+    `max_length` (int32, tokens read per text, or per window; 0 without a text path) and
+    `max_windows` (int32: windows read per raw text, 1 where texts are truncated).
     """
 
     def __init__(self, forward: FastEncoder | KerasForward, head: TaskHead,
                  input_names: tuple[str, ...], text_tokenizer: InGraphTokenizer | None,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, aggregate: str = "mean-logits"):
         super().__init__(name="tfbert_classifier")
         self.forward = forward
         self.head = head
+        self.aggregate = aggregate  # how a text's windows become its answer (windowed tokenizer)
         self.text_tokenizer = text_tokenizer
         self.input_names = input_names
         # Variables, not constants: only variables are restored as attributes of the loaded object.
@@ -78,6 +81,9 @@ class ServingModule(tf.Module):
                                       dtype=tf.float32, trainable=False, name="thresholds")
         self.max_length = tf.Variable(text_tokenizer.max_length if text_tokenizer else 0,
                                       dtype=tf.int32, trainable=False, name="max_length")
+        windows = text_tokenizer.windows if text_tokenizer else None
+        self.max_windows = tf.Variable(windows[1] if windows else 1, dtype=tf.int32,
+                                       trainable=False, name="max_windows")
         self.temperature = tf.constant(float(temperature), tf.float32)
         id_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in input_names}
         self.classify_token_ids = tf.function(self._classify_ids, input_signature=[id_spec])
@@ -96,7 +102,19 @@ class ServingModule(tf.Module):
                 self.serve_text = self.classify_text
 
     def _outputs(self, features: dict) -> dict:
-        logits = tf.cast(self.forward(features), tf.float32)
+        return self._answer(tf.cast(self.forward(features), tf.float32))
+
+    def _text_outputs(self, encoded: dict, texts: tf.Tensor) -> dict:
+        """Outputs per text: a windowed tokenizer's windows run as one batch, then each text's
+        are aggregated (`tasks.windows`)."""
+        logits = tf.cast(self.forward({name: encoded[name] for name in self.input_names}),
+                         tf.float32)
+        if "window_text" in encoded:
+            logits = aggregate_in_graph(self.head.task, logits, encoded["window_text"],
+                                        tf.size(texts), self.aggregate)
+        return self._answer(logits)
+
+    def _answer(self, logits: tf.Tensor) -> dict:
         if self.head.task == REGRESSION:
             return {"score": logits[:, 0] * self.head.scale + self.head.mean}
         if self.head.task == MULTI_LABEL:
@@ -117,12 +135,10 @@ class ServingModule(tf.Module):
         return self._outputs(dict(zip(self.input_names, tensors, strict=True)))
 
     def _classify_text(self, text: tf.Tensor) -> dict:
-        encoded = self.text_tokenizer(text)
-        return self._outputs({name: encoded[name] for name in self.input_names})
+        return self._text_outputs(self.text_tokenizer(text), text)
 
     def _serve_pair(self, text: tf.Tensor, text_pair: tf.Tensor) -> dict:
-        encoded = self.text_tokenizer(text, text_pair)
-        return self._outputs({name: encoded[name] for name in self.input_names})
+        return self._text_outputs(self.text_tokenizer(text, text_pair), text)
 
     def _classify_pair(self, texts: dict) -> dict:
         return self._serve_pair(texts["text"], texts["text_pair"])
@@ -140,6 +156,7 @@ def build_serving_module(
     model, tokenizer, max_length: int, temperature: float = 1.0,
     truncation: str = "head", head_tokens: int | None = None, pair: bool = False,
     head: TaskHead | None = None, forward: FastEncoder | KerasForward | None = None,
+    windows: tuple[int, int, str] | None = None,
 ) -> ServingModule:
     """Wraps a Keras classifier and its HF fast tokenizer, with a raw-text path where it can.
 
@@ -147,15 +164,19 @@ def build_serving_module(
     `pair`: the model reads two texts, and the raw-text signature takes `text` and `text_pair`.
     `head` (the run's `head.json`) says what the outputs mean; default: the model config's
     problem type with thresholds of 0.5. `forward` computes the logits: default the fast
-    encoder in float32 (`serving_forward`).
+    encoder in float32 (`serving_forward`). `windows` (stride, max windows, aggregate): the
+    raw-text signature reads each text whole as windows, as a run trained on them does.
     """
     try:
         text_tokenizer = in_graph_tokenizer(tokenizer, max_length, truncation, head_tokens, pair)
     except UnsupportedTokenizerError as err:
         log.warning("raw-text signature not exported: %s; only the token-id signature is", err)
         text_tokenizer = None
+    if text_tokenizer is not None and windows is not None:
+        text_tokenizer.set_windows(*windows[:2])
     head = head or TaskHead(task_of(model.config.problem_type), output_names(model))
     input_names = tuple(n for n in tokenizer.model_input_names
                         if n in ("input_ids", "attention_mask", "token_type_ids"))
     forward = forward or serving_forward(model, "float32")
-    return ServingModule(forward, head, input_names, text_tokenizer, temperature)
+    return ServingModule(forward, head, input_names, text_tokenizer, temperature,
+                         windows[2] if windows else "mean-logits")

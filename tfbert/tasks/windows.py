@@ -82,3 +82,21 @@ def per_text(task: str, logits: np.ndarray, labels: np.ndarray, text_ids: np.nda
     if text_ids is None:
         return logits, labels
     return aggregate_windows(task, logits, text_ids, how), text_labels(labels, text_ids)
+
+
+def aggregate_in_graph(task: str, logits, window_text, texts, how: str):
+    """`aggregate_windows` in TensorFlow, for the served graph: float32 logits per text."""
+    import tensorflow as tf
+
+    mean = tf.math.unsorted_segment_mean
+    top = tf.math.unsorted_segment_max
+    if how == "mean-logits" or (task == REGRESSION and how == "mean-probabilities"):
+        return mean(logits, window_text, texts)
+    if task == REGRESSION and how == "max":
+        return top(logits, window_text, texts)
+    probabilities = tf.sigmoid(logits) if task == MULTI_LABEL else tf.nn.softmax(logits, -1)
+    merged = (mean if how == "mean-probabilities" else top)(probabilities, window_text, texts)
+    clipped = tf.clip_by_value(merged, TINY, 1.0 - TINY)
+    if task == MULTI_LABEL:
+        return tf.math.log(clipped) - tf.math.log1p(-clipped)
+    return tf.math.log(clipped / tf.reduce_sum(clipped, -1, keepdims=True))

@@ -18,7 +18,7 @@ from tfbert.codepoints.graph_ops import positions, row_ranks, runs, shift_right
 from tfbert.codepoints.unicode_tables import UNICODE_END, whitespace_mask
 from tfbert.tokenizers.normalizers import NormalizerStep
 from tfbert.tokenizers.tokenizer_json import AddedToken, Frame, backend_config, read_layout, require
-from tfbert.tokenizers.truncation import PAIR_STRATEGIES, kept_lengths, lay_out
+from tfbert.tokenizers.truncation import PAIR_STRATEGIES, cut_windows, kept_lengths, lay_out
 
 
 class _AddedPatterns(NamedTuple):
@@ -57,6 +57,7 @@ class InGraphTokenizer(tf.Module):
         self.max_length = int(max_length)
         self.budget = self.max_length - self._layout.n_special  # tokens of the text(s) themselves
         self.set_head_tokens(head_tokens)
+        self.windows: tuple[int, int] | None = None  # (stride, max windows): `set_windows`
         self._pad_id = frame.pad_id
         self._normalizers = tuple(normalizers)
         self._raw_patterns = self._patterns(frame.raw_tokens, first_marker=0)
@@ -91,6 +92,13 @@ class InGraphTokenizer(tf.Module):
         if not 0 <= self.head_tokens <= self.budget or (self.is_pair and head_tokens is not None):
             raise ValueError(f"head_tokens must be within 0..{self.budget} (None for a pair), "
                              f"got {head_tokens}")
+
+    def set_windows(self, stride: int, max_windows: int) -> None:
+        """Cut every text into overflow windows (`tokenizers.windows`) instead of truncating it;
+        set before the first call. The output then has `window_text`: each row's text."""
+        if not 0 <= stride < self.budget - self.is_pair or max_windows < 1:
+            raise ValueError(f"windows of {self.budget} tokens: stride {stride}, {max_windows}")
+        self.windows = (int(stride), int(max_windows))
 
     @staticmethod
     def _patterns(tokens: Sequence[AddedToken], first_marker: int) -> _AddedPatterns | None:
@@ -134,6 +142,11 @@ class InGraphTokenizer(tf.Module):
         tokens, token_piece = self._model(chars, piece, tf.size(piece_rows))
         token_texts = tf.gather(piece_rows, token_piece)
         counts, _ = row_ranks(token_texts, n_texts)
+        if self.windows is not None:  # rows become windows; `window_text` says whose
+            *cut, window_text = cut_windows(tokens, counts, n_texts // len(self._layout.types),
+                                            self.budget, *self.windows, self.is_pair)
+            return {**lay_out(*cut, self.budget, self._layout, self._pad_id),
+                    "window_text": window_text}
         kept = kept_lengths(counts, self.budget, self.pair_truncation)
         return lay_out(tokens, token_texts, kept, self.head_tokens, self._layout, self._pad_id)
 
@@ -197,5 +210,8 @@ class InGraphTokenizer(tf.Module):
         """Which words can reach the output: as each gives a token at least, only the first
         head_tokens words and the last budget - head_tokens words of a row can."""
         word_counts, word_rank = row_ranks(word_rows, n_rows)
+        if self.windows is not None:  # windows read from the start, up to the last one's end
+            stride, max_windows = self.windows
+            return word_rank < self.budget + (max_windows - 1) * (self.budget - stride)
         from_end = tf.gather(word_counts, word_rows) - word_rank
         return (word_rank < self.head_tokens) | (from_end <= self.budget - self.head_tokens)

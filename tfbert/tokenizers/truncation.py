@@ -106,3 +106,38 @@ def lay_out(tokens: tf.Tensor, token_texts: tf.Tensor, kept: tf.Tensor, head_tok
                                        tf.concat(indices, 0), tf.concat(values, 0))
     return {"input_ids": laid[:, :, 0], "attention_mask": tf.sequence_mask(end, width, tf.int32),
             "token_type_ids": laid[:, :, 1]}
+
+
+def _spans(offsets: tf.Tensor, starts: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Indices of `lengths[w]` tokens from `offsets[w] + starts[w]`, and the span w of each."""
+    spans = tf.ragged.range(offsets + starts, offsets + starts + lengths)
+    return spans.flat_values, tf.cast(spans.value_rowids(), tf.int32)
+
+
+def cut_windows(tokens: tf.Tensor, counts: tf.Tensor, n_rows: tf.Tensor,
+                budget: int, stride: int, max_windows: int, pair: bool = False
+                ) -> tuple[tf.Tensor, ...]:
+    """Each row's overflow windows (`windows.window_starts`), at most `max_windows`, for `lay_out`:
+    their tokens, texts (window w's is w; with `pair`, its second is n_windows + w), lengths,
+    and rows. `counts`: tokens per text (with `pair`, the first texts, then the second ones;
+    tokens sorted by text). A second text too long to keep whole leaves the first `stride + 1`
+    tokens (in-process such a pair is refused)."""
+    offsets = tf.cumsum(counts, exclusive=True)
+    first = counts[:n_rows]
+    second = tf.minimum(counts[n_rows:], budget - stride - 1) if pair else tf.zeros_like(first)
+    room = budget - second  # the first text's tokens per window
+    step = room - stride
+    needed = (first - room + step - 1) // step + 1
+    per_row = tf.where(first <= room, 1, tf.minimum(needed, max_windows))
+    window_row = tf.repeat(tf.range(n_rows), per_row)
+    rank = tf.range(tf.size(window_row)) - tf.gather(tf.cumsum(per_row, exclusive=True), window_row)
+    starts = rank * tf.gather(step, window_row)
+    lengths = tf.minimum(tf.gather(room, window_row), tf.gather(first, window_row) - starts)
+    taken, texts = _spans(tf.gather(offsets, window_row), starts, lengths)
+    if not pair:
+        return tf.gather(tokens, taken), texts, lengths, window_row
+    seconds = tf.gather(second, window_row)  # from the start of the row's second text
+    more, more_texts = _spans(tf.gather(offsets[n_rows:], window_row), 0 * seconds, seconds)
+    return (tf.gather(tokens, tf.concat([taken, more], 0)),
+            tf.concat([texts, tf.size(window_row) + more_texts], 0),
+            tf.concat([lengths, seconds], 0), window_row)
