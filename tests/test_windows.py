@@ -238,3 +238,26 @@ def test_served_aggregates_are_the_in_process_ones(windowed_run, how):
                                   windows=(data.stride, data.max_windows, how))
     served = module.classify_text(tf.constant(LONG_TEXTS))["probabilities"].numpy()
     assert np.abs(served - classifier.predict_outputs(LONG_TEXTS)).max() <= 1e-5
+
+
+def test_labelled_files_say_how_many_windows_each_text_took(windowed_run, tmp_path):
+    from tfbert.labelling.config import LabelFileConfig
+    from tfbert.labelling.file_job import predict_file
+    from tfbert.predict import Classifier
+    from tfbert.serving.exported import ExportedClassifier
+
+    source = tmp_path / "texts.parquet"
+    pd.DataFrame({"text": ["great", _text(9), "  ", _text(40), "awful"]}).to_parquet(source)
+    export = windowed_run.run_dir / "export" / "classifier" / "1"
+    labelled = {}
+    for name, classifier in (("run", Classifier.from_run(windowed_run.run_dir, compute_dtype="float32")),
+                             ("export", ExportedClassifier(export))):
+        output = tmp_path / f"{name}.parquet"
+        predict_file(classifier, LabelFileConfig(str(source), str(output), chunk_rows=2), name)
+        labelled[name] = pd.read_parquet(output)
+    for frame in labelled.values():
+        assert frame["row"].tolist() == [0, 1, 3, 4]  # the blank text is skipped
+        assert frame["windows"].tolist() == [1, 2, 4, 1]
+        assert list(frame.columns)[:4] == ["row", "label", "label_id", "prob_negative"]
+    assert np.allclose(labelled["run"]["prob_positive"], labelled["export"]["prob_positive"],
+                       atol=1e-5)

@@ -144,6 +144,11 @@ class Classifier:
         return self._logits_fn.compute_dtype
 
     @property
+    def windowed(self) -> bool:
+        """Reads a long text whole, as windows (the run's `--long-text windows`)."""
+        return self.data.windowed
+
+    @property
     def uses_fast_encoder(self) -> bool:
         return self._logits_fn.fast
 

@@ -12,8 +12,10 @@ LABEL_SEPARATOR = "|"  # a multi-label answer's labels in one CSV field
 
 
 def output_columns(id_column: str | None, label_names: Sequence[str],
-                   keep_columns: Sequence[str] = (), task: str = SINGLE_LABEL) -> list[str]:
-    """The id column (or `row`), the answer, then kept input columns. The answer is `label`,
+                   keep_columns: Sequence[str] = (), task: str = SINGLE_LABEL,
+                   windowed: bool = False) -> list[str]:
+    """The id column (or `row`), the answer, `windows` (a model that reads long texts as
+    windows: how many each text took), then kept input columns. The answer is `label`,
     `label_id` and prob_<class> per class; `labels` (a list) and prob_<label> per label
     (multi-label); or `score` (regression).
 
@@ -23,7 +25,7 @@ def output_columns(id_column: str | None, label_names: Sequence[str],
     probabilities = [f"prob_{n}" for n in label_names]
     answer = {SINGLE_LABEL: ["label", "label_id", *probabilities],
               MULTI_LABEL: ["labels", *probabilities], REGRESSION: ["score"]}[task]
-    columns = [id_column or ROW_COLUMN, *answer, *keep_columns]
+    columns = [id_column or ROW_COLUMN, *answer, *(["windows"] if windowed else []), *keep_columns]
     clashes = {c for c in columns if columns.count(c) > 1}
     if clashes:
         raise DataError(f"output columns would repeat {sorted(clashes)}; rename them with "

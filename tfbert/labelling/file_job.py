@@ -147,6 +147,8 @@ def _label_chunk(frame: pd.DataFrame, start: int, classifier, cfg: LabelFileConf
         if keep.any() else np.zeros((0, len(classifier.label_names)), np.float32)
     table = pd.DataFrame({cfg.id_column or ROW_COLUMN: ids.to_numpy()[keep],
                           **answer_columns(_head(classifier), outputs)})
+    if getattr(classifier, "windowed", False):  # how many windows each text was read in
+        table["windows"] = classifier.last_windows if keep.any() else np.zeros(0, np.int64)
     for column in cfg.keep_columns:
         table[column] = frame[column].to_numpy()[keep]
     skipped_ids = ids.to_numpy()[~keep][:10].tolist()
@@ -180,7 +182,8 @@ def predict_file(classifier, cfg: LabelFileConfig, model_key: str) -> LabelSumma
     source, output = Path(cfg.input), Path(cfg.output)
     check_job(cfg)
     task = _head(classifier).task
-    output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns, task)
+    output_columns(cfg.id_column, classifier.label_names, cfg.keep_columns, task,
+                   getattr(classifier, "windowed", False))
     check_text_columns(getattr(classifier, "is_pair", False), cfg.text_pair_column is not None)
     stat = source.stat()
     job = {"input": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,

@@ -51,6 +51,8 @@ class ExportedClassifier:
         self.max_length = int(length.numpy()) if length is not None else None
         windows = getattr(loaded, "max_windows", None)  # exports before windows have none
         self.max_windows = int(windows.numpy()) if windows is not None else 1
+        self.windowed = "windows" in outputs  # reads long texts whole; says in how many windows
+        self.last_windows: np.ndarray | None = None  # windows per text of the last call
         self.head = _head_of(loaded, outputs, self.label_names)
         self.task = self.head.task
 
@@ -66,14 +68,19 @@ class ExportedClassifier:
         lengths = [len(t) + (len(text_pairs[i]) if text_pairs is not None else 0)
                    for i, t in enumerate(texts)]
         order = np.argsort(lengths, kind="stable")
+        windows = np.zeros(len(texts), np.int64)
         for start in range(0, len(texts), self.batch_size):
             rows = order[start:start + self.batch_size]
             inputs = {"text": tf.constant([texts[i] for i in rows], tf.string)}
             if text_pairs is not None:
                 inputs["text_pair"] = tf.constant([text_pairs[i] for i in rows], tf.string)
-            result[rows] = self._signature(**inputs)[self._output].numpy().reshape(len(rows), -1)
+            answer = self._signature(**inputs)
+            result[rows] = answer[self._output].numpy().reshape(len(rows), -1)
+            if self.windowed:
+                windows[rows] = answer["windows"].numpy()
             if on_batch is not None:
                 on_batch(len(rows))
+        self.last_windows = windows if self.windowed else None
         return result
 
     def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,

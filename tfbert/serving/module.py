@@ -58,6 +58,7 @@ class ServingModule(tf.Module):
         regression: score (float32 [batch]), in the target's unit (standardisation undone)
         multi-label: probabilities (sigmoid, float32 [batch, labels]), labels_mask (bool
             [batch, labels], from the per-label thresholds), label_names (string [batch, labels])
+        and, where raw texts are read as windows, windows (int32 [batch]: windows per text)
     Attributes that survive `tf.saved_model.load`, for clients that show them: `label_names`
     (string [labels]), `task` (string), `thresholds` (float32 [labels]; multi-label) and
     `max_length` (int32, tokens read per text, or per window; 0 without a text path) and
@@ -109,10 +110,13 @@ class ServingModule(tf.Module):
         are aggregated (`tasks.windows`)."""
         logits = tf.cast(self.forward({name: encoded[name] for name in self.input_names}),
                          tf.float32)
-        if "window_text" in encoded:
-            logits = aggregate_in_graph(self.head.task, logits, encoded["window_text"],
-                                        tf.size(texts), self.aggregate)
-        return self._answer(logits)
+        if "window_text" not in encoded:
+            return self._answer(logits)
+        window_text, n_texts = encoded["window_text"], tf.size(texts)
+        answer = self._answer(aggregate_in_graph(self.head.task, logits, window_text, n_texts,
+                                                 self.aggregate))
+        windows = tf.math.unsorted_segment_sum(tf.ones_like(window_text), window_text, n_texts)
+        return {**answer, "windows": windows}
 
     def _answer(self, logits: tf.Tensor) -> dict:
         if self.head.task == REGRESSION:
