@@ -261,3 +261,34 @@ def test_labelled_files_say_how_many_windows_each_text_took(windowed_run, tmp_pa
         assert list(frame.columns)[:4] == ["row", "label", "label_id", "prob_negative"]
     assert np.allclose(labelled["run"]["prob_positive"], labelled["export"]["prob_positive"],
                        atol=1e-5)
+
+
+def test_resumed_window_batches_are_the_uninterrupted_ones_with_their_weights(tokenizer):
+    from tfbert.features import make_dataset
+
+    frame = pd.DataFrame({"text": [_text(n) for n in range(1, 30)], "label": [n % 2 for n in range(1, 30)]})
+    split = tokenize_frame(frame, tokenizer, 8, windows=(2, 6), show_progress=False)
+    weights = window_weights(split)
+
+    def batches(start_step: int):
+        dataset = make_dataset(split, 4, 0, shuffle=True, seed=3, bucketing=True, pad_multiple=4,
+                               epochs=2, start_step=start_step, weights=weights)
+        return [(f["input_ids"].numpy().tolist(), y.numpy().tolist(), w.numpy().tolist())
+                for f, y, w in dataset]
+
+    whole = batches(0)
+    assert batches(5) == whole[5:]
+    seen = np.concatenate([np.array(w) for _, _, w in whole[:len(whole) // 2]])
+    assert np.isclose(seen.sum(), len(split))  # one epoch: every window once, weights mean 1
+
+
+def test_per_text_multilabel_and_regression_labels():
+    from tfbert.tasks.windows import per_text
+
+    ids = np.array([1, 0, 1])
+    rows = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], np.float32)
+    logits, labels = per_text(MULTI_LABEL, np.zeros((3, 2)), rows, ids, "mean-probabilities")
+    assert labels.tolist() == [[0.0, 1.0], [1.0, 0.0]] and np.allclose(logits, 0.0, atol=1e-5)
+    scores, targets = per_text(REGRESSION, np.array([[1.0], [2.0], [3.0]]),
+                               np.array([5.0, 7.0, 5.0]), ids, "mean-logits")
+    assert scores[:, 0].tolist() == [2.0, 2.0] and targets.tolist() == [7.0, 5.0]
