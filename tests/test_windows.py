@@ -172,9 +172,17 @@ def windowed_run(tiny_model_dir, toy_data_dir, tmp_path_factory):
     return _trained(tmp_path_factory, "windowed_run", train, "windows")
 
 
-def test_windowed_run_learns_and_counts_texts(windowed_run, toy_data_dir):
-    assert windowed_run.metrics["test"]["n_examples"] == 40  # texts, not windows
-    assert windowed_run.metrics["test"]["accuracy"] >= 0.9
+def test_windowed_run_learns_and_counts_texts(windowed_run, toy_data_dir, tokenizer):
+    from conftest import NEGATIVE_WORDS, POSITIVE_WORDS
+
+    test = windowed_run.metrics["test"]
+    assert test["n_examples"] == 40  # texts, not windows
+    # A one-window reader sees the cue word in the first 6 tokens only; elsewhere it can but guess.
+    texts = pd.read_csv(toy_data_dir / "test.csv")["text"]
+    cues = set(tokenizer.convert_tokens_to_ids(POSITIVE_WORDS + NEGATIVE_WORDS))
+    seen = np.mean([bool(cues & set(tokenizer(t, max_length=8, truncation=True)["input_ids"]))
+                    for t in texts])
+    assert seen < 0.9 and test["accuracy"] > seen + (1 - seen) / 2, (seen, test["accuracy"])
     saved = RunConfig.load(windowed_run.run_dir / "run_config.json").data
     assert (saved.long_text, saved.window_stride, saved.max_windows) == ("windows", 2, 4)
 
