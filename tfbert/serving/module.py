@@ -62,7 +62,8 @@ class ServingModule(tf.Module):
     Attributes that survive `tf.saved_model.load`, for clients that show them: `label_names`
     (string [labels]), `task` (string), `thresholds` (float32 [labels]; multi-label) and
     `max_length` (int32, tokens read per text, or per window; 0 without a text path) and
-    `max_windows` (int32: windows read per raw text, 1 where texts are truncated).
+    `max_windows` (int32: windows read per raw text, 1 where texts are truncated) and
+    `window_stride` (int32: tokens neighbouring windows share; 0 where texts are truncated).
     """
 
     def __init__(self, forward: FastEncoder | KerasForward, head: TaskHead,
@@ -85,6 +86,8 @@ class ServingModule(tf.Module):
         windows = text_tokenizer.windows if text_tokenizer else None
         self.max_windows = tf.Variable(windows[1] if windows else 1, dtype=tf.int32,
                                        trainable=False, name="max_windows")
+        self.window_stride = tf.Variable(windows[0] if windows else 0, dtype=tf.int32,
+                                         trainable=False, name="window_stride")
         self.temperature = tf.constant(float(temperature), tf.float32)
         id_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in input_names}
         self.classify_token_ids = tf.function(self._classify_ids, input_signature=[id_spec])
