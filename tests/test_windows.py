@@ -195,6 +195,9 @@ def test_classifier_aggregates_its_windows(windowed_run, tokenizer):
     logits = classifier.predict_logits(texts)
     assert logits.shape == (3, 2)
     assert classifier.last_windows.tolist()[0] == 1 and classifier.last_windows[2] == 4
+    answers = classifier.predict(texts)
+    assert [a.to_dict()["windows"] for a in answers] == classifier.last_windows.tolist()
+    assert classifier.predict([]) == [] and classifier.last_windows.tolist() == []
     one_window = dataclasses.replace(classifier.data, long_text="truncate")
     plain = Classifier(classifier.model, classifier.tokenizer, one_window, head=classifier.head,
                        compute_dtype="float32")

@@ -178,6 +178,7 @@ class Classifier:
         """
         check_pairs(texts, text_pairs, self.is_pair)
         if len(texts) == 0:
+            self.last_windows = np.zeros(0, np.int64) if self.windowed else None
             return np.zeros((0, len(self.label_names)), np.float32)
         frame = pd.DataFrame({"text": list(texts), "label": 0})
         if text_pairs is not None:
@@ -226,5 +227,5 @@ class Classifier:
                 ) -> list[Prediction]:
         """Each text's (or pair's) answer, in input order: a class with every class's
         probability, a label set with each label's, or a score."""
-        return to_predictions(texts, self.predict_outputs(texts, text_pairs), self.head,
-                              text_pairs)
+        outputs = self.predict_outputs(texts, text_pairs)
+        return to_predictions(texts, outputs, self.head, text_pairs, self.last_windows)

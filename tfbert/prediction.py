@@ -3,6 +3,7 @@ the answer columns a labelled file gets, for each problem type."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,8 @@ class Prediction:
     """One text's answer: a class (`label`, `label_id`), a label set (`labels`) or a `score`.
 
     `probabilities` holds every class's (single-label) or every label's own (multi-label)
-    probability; a regression has none.
+    probability; a regression has none. `windows`: how many windows a model that reads long
+    texts as windows read this text in (None for one that truncates).
     """
 
     text: str
@@ -27,6 +29,7 @@ class Prediction:
     text_pair: str | None = None  # the second text, for a pair model
     labels: tuple[str, ...] | None = None
     score: float | None = None
+    windows: int | None = None
 
     @property
     def confidence(self) -> float | None:
@@ -34,18 +37,24 @@ class Prediction:
 
     def to_dict(self) -> dict:
         pair = {} if self.text_pair is None else {"text_pair": self.text_pair}
+        windows = {} if self.windows is None else {"windows": self.windows}
         if self.score is not None:
-            return {"text": self.text, **pair, "score": self.score}
+            return {"text": self.text, **pair, "score": self.score, **windows}
         if self.labels is not None:
             return {"text": self.text, **pair, "labels": list(self.labels),
-                    "probabilities": self.probabilities}
+                    "probabilities": self.probabilities, **windows}
         return {"text": self.text, **pair, "label": self.label, "label_id": self.label_id,
-                "probabilities": self.probabilities}
+                "probabilities": self.probabilities, **windows}
 
 
 def to_predictions(texts: Sequence[str], outputs: np.ndarray, head: TaskHead,
-                   text_pairs: Sequence[str] | None = None) -> list[Prediction]:
-    """Each text (or pair) with its answer; `outputs` are a classifier's `predict_outputs`."""
+                   text_pairs: Sequence[str] | None = None,
+                   windows: np.ndarray | None = None) -> list[Prediction]:
+    """Each text (or pair) with its answer; `outputs` are a classifier's `predict_outputs`,
+    `windows` its `last_windows` (windowed models)."""
+    if windows is not None:
+        return [dataclasses.replace(p, windows=int(w)) for p, w in zip(
+            to_predictions(texts, outputs, head, text_pairs), windows, strict=True)]
     seconds = text_pairs if text_pairs is not None else [None] * len(texts)
     if head.task == REGRESSION:
         return [Prediction(text, None, None, {}, second, score=float(row[0]))

@@ -1,7 +1,7 @@
 """`python -m benchmarks.speed.window_latency`: a windowed export's batch-1 latency by windows.
 
-Each request is one text of real IMDb review words cut to the tokens that make exactly 1, 2,
-4, ... windows; the median of `--repeats` calls of the raw-text signature (after warm-up calls)
+Each request is one text of real IMDb review words, the longest that makes exactly 1, 2, 4,
+... windows (so every window is full); the median of `--repeats` calls of the raw-text signature (after warm-up calls)
 is divided by its windows, and compared with the one-window request's.
 """
 
@@ -18,16 +18,16 @@ USAGE = """example:
 
 
 def text_of_windows(tokenizer, words: list[str], windows: int, max_length: int, stride: int) -> str:
-    """The shortest prefix of `words` that the tokenizer cuts into `windows` windows."""
+    """The longest prefix of `words` that the tokenizer cuts into `windows` windows."""
     from tfbert.tokenizers.windows import encode_windows
 
     low, high = 1, len(words)
-    while low < high:  # the fewest words with at least `windows` windows
+    while low < high:  # the fewest words with more than `windows` windows
         middle = (low + high) // 2
         found = encode_windows(tokenizer, [" ".join(words[:middle])], None, max_length, stride,
                                10_000)
-        low, high = (middle + 1, high) if len(found.text_ids) < windows else (low, middle)
-    return " ".join(words[:low])
+        low, high = (middle + 1, high) if len(found.text_ids) <= windows else (low, middle)
+    return " ".join(words[:low - 1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,8 +94,8 @@ class ExportedClassifier:
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None
                 ) -> list[Prediction]:
         """Each text's (or pair's) answer, in input order, as `Classifier.predict` gives it."""
-        return to_predictions(texts, self.predict_outputs(texts, text_pairs), self.head,
-                              text_pairs)
+        outputs = self.predict_outputs(texts, text_pairs)
+        return to_predictions(texts, outputs, self.head, text_pairs, self.last_windows)
 
 
 def _head_of(loaded, outputs: dict, names: tuple[str, ...]) -> TaskHead:
