@@ -220,6 +220,9 @@ def test_export_serves_the_classifiers_windows(windowed_run):
     classifier = Classifier.from_run(windowed_run.run_dir, compute_dtype="float32")
     assert np.abs(served - classifier.predict_outputs(LONG_TEXTS)).max() <= 1e-5
     assert classifier.last_windows.tolist() == [1, 2, 1, 4, 4]  # the longest stops at 4
+    records = list(tf.data.TFRecordDataset(str(export / "assets.extra" /
+                                                "tf_serving_warmup_requests")))
+    assert len(records) == 3  # the last: a text of max_windows windows
     card = (export.parent / "README.md").read_text(encoding="utf-8")
     assert "overlapping windows (stride 2 tokens, at most 4 per text)" in card
 

@@ -1,8 +1,9 @@
 """`python -m benchmarks.speed.window_latency`: a windowed export's batch-1 latency by windows.
 
 Each request is one text of real IMDb review words, the longest that makes exactly 1, 2, 4,
-... windows (so every window is full); the median of `--repeats` calls of the raw-text signature (after warm-up calls)
-is divided by its windows, and compared with the one-window request's.
+... windows (so every window is full); the median of `--repeats` calls of the raw-text
+signature (after warm-up calls) is divided by its windows, and compared with the one-window
+request's.
 """
 
 from __future__ import annotations

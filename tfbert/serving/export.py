@@ -57,10 +57,14 @@ def next_version(base: Path) -> int:
     return max(existing, default=0) + 1
 
 
-def _long_warmup(module: ServingModule) -> list[str]:
-    """A text of as many windows as a windowed export reads (one long text otherwise)."""
+def _warmup_texts(module: ServingModule) -> list[list[str]]:
+    """A short request, a batch of texts longer than max length, and for an export that reads
+    windows, a text of as many windows as it reads."""
+    requests = [["a short warm-up request"], ["warm-up " * 200] * 8]
     windows = int(module.max_windows.numpy())
-    return ["warm-up " * (int(module.max_length.numpy()) * windows + 1)]
+    if windows > 1:
+        requests.append(["warm-up " * (int(module.max_length.numpy()) * windows + 1)])
+    return requests
 
 
 def _write_warmup(version_dir: Path, module: ServingModule, model_name: str) -> bool:
@@ -73,7 +77,7 @@ def _write_warmup(version_dir: Path, module: ServingModule, model_name: str) -> 
     folder = version_dir / "assets.extra"
     folder.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(folder / WARMUP_FILE)) as writer:
-        for texts in (["a short warm-up request"], ["warm-up " * 200] * 8, _long_warmup(module)):
+        for texts in _warmup_texts(module):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=TEXT_SIGNATURE))
             if module.text_tokenizer is not None:
