@@ -137,7 +137,8 @@ def cut_windows(tokens: tf.Tensor, counts: tf.Tensor, n_rows: tf.Tensor,
     if not pair:
         return tf.gather(tokens, taken), texts, lengths, window_row
     seconds = tf.gather(second, window_row)  # from the start of the row's second text
-    more, more_texts = _spans(tf.gather(offsets[n_rows:], window_row), 0 * seconds, seconds)
+    more, more_texts = _spans(tf.gather(offsets[n_rows:], window_row), tf.zeros_like(seconds),
+                              seconds)
     return (tf.gather(tokens, tf.concat([taken, more], 0)),
             tf.concat([texts, tf.size(window_row) + more_texts], 0),
             tf.concat([lengths, seconds], 0), window_row)
