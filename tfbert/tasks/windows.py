@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfbert.scoring.metrics import softmax
+from tfbert.tasks.head import sigmoid
 from tfbert.tasks.kinds import MULTI_LABEL, REGRESSION
 
 TINY = 1e-7  # keeps log() and logit() of a probability finite
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _segment_mean(values: np.ndarray, text_ids: np.ndarray, texts: int) -> np.ndarray:
@@ -36,7 +33,7 @@ def _segment_max(values: np.ndarray, text_ids: np.ndarray, texts: int) -> np.nda
 
 
 def _probabilities(task: str, logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits)) if task == MULTI_LABEL else _softmax(logits)
+    return sigmoid(logits) if task == MULTI_LABEL else softmax(logits)
 
 
 def _as_logits(task: str, probabilities: np.ndarray) -> np.ndarray:
